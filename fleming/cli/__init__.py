@@ -1,0 +1,65 @@
+"""The `fleming` command line. Every failure is one line on stderr; `--debug` shows the traceback."""
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+import warnings
+
+import click
+
+from fleming.cli.plugins_cmd import plugins_command
+from fleming.cli.run_cmd import run_command, validate_command
+from fleming.cli.eval_cmd import eval_command, leaderboard_command
+from fleming.errors import FlemingError
+from fleming.pipeline.rundir import redact
+
+
+class _Group(click.Group):
+    """A click group that turns any exception into one clean line (or a traceback with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            debug = bool(ctx.obj and ctx.obj.get("debug"))
+            if debug:
+                click.echo(redact(traceback.format_exc()), err=True)
+            if isinstance(exc, FlemingError):
+                line = str(exc)
+            else:
+                line = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                if not debug:
+                    line += " (run with --debug for the traceback)"
+            click.echo(redact(f"error: {line}"), err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@click.version_option(package_name="fleming-med", prog_name="fleming")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """fleming: build verifiable medical reasoning models (Fleming-R1 recipe)."""
+    ctx.obj = {"debug": debug}
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not debug:
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+cli.add_command(run_command)
+cli.add_command(validate_command)
+cli.add_command(plugins_command)
+cli.add_command(eval_command)
+cli.add_command(leaderboard_command)
+
+
+def main() -> None:
+    """Entry point of the `fleming` script."""
+    cli(prog_name="fleming")

@@ -1,0 +1,48 @@
+"""`fleming run` and `fleming validate`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from fleming.pipeline import RunContext, run_pipeline, stage_names
+from fleming.plugin_manager import load_registry
+from fleming.recipe import load_recipe
+
+
+def _load(recipe: str):  # noqa: ANN202 - internal helper returning a triple
+    pm, registry = load_registry()
+    return pm, registry, load_recipe(recipe, registry)
+
+
+@click.command("validate")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+def validate_command(recipe: str) -> None:
+    """Check RECIPE (fields, plugin names, plugin args, data files, model) without running anything."""
+    pm, registry, loaded = _load(recipe)
+    run = RunContext(loaded=loaded, registry=registry, pm=pm, run_dir=Path("runs") / loaded.recipe.name)
+    stages = stage_names(run)
+    click.echo(f"{recipe}: ok — recipe '{loaded.recipe.name}', stages: {' → '.join(stages)}")
+
+
+@click.command("run")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False),
+              help="Folder holding one run folder per recipe name.")
+@click.option("--from", "from_stage", metavar="STAGE", help="Redo STAGE and every stage after it.")
+@click.option("--only", metavar="STAGE", help="Run only STAGE (its inputs must have finished).")
+@click.option("--no-progress", is_flag=True, help="No progress bars (plain log lines only).")
+def run_command(recipe: str, runs_dir: str, from_stage: str | None, only: str | None, no_progress: bool) -> None:
+    """Run RECIPE's stages; stages already finished with the same inputs and config are skipped."""
+    if from_stage and only:
+        raise click.UsageError("give --from or --only, not both")
+    pm, registry, loaded = _load(recipe)
+    console = Console(stderr=True)
+    run = RunContext(loaded=loaded, registry=registry, pm=pm, run_dir=Path(runs_dir) / loaded.recipe.name,
+                     console=console, show_progress=not no_progress)
+    console.print(f"[bold]fleming run[/bold] {recipe} → {run.run_dir}")
+    outcomes = run_pipeline(run, from_stage=from_stage, only=only)
+    ran = sum(o.status == "ran" for o in outcomes)
+    console.print(f"[bold green]done[/bold green]: {ran} stage(s) ran, {len(outcomes) - ran} skipped; "
+                  f"outputs in {run.run_dir}")

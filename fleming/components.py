@@ -1,0 +1,91 @@
+"""Turning a recipe's ``{plugin, args}`` into a component: validate the args, then call the factory.
+
+A factory declares its arguments in one of two ways:
+
+* an ``Args`` attribute that is a pydantic model (full control: validators, constraints), or
+* plain annotated keyword parameters (``def __init__(self, weight: float = 1.0)``), from which a
+  pydantic model is built.
+
+Unknown arguments are errors either way (with "did you mean" suggestions), unless the factory takes
+``**kwargs``. Relative paths in arguments are read relative to the recipe's folder (see
+``fleming.paths``).
+"""
+from __future__ import annotations
+
+import inspect
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from fleming.errors import PluginError, RecipeError
+from fleming.plugin_manager import KINDS, Registration, Registry
+from fleming.validation import format_validation_error
+
+
+@lru_cache(maxsize=None)
+def args_model(factory: Any) -> type[pydantic.BaseModel]:
+    """Return the pydantic model that validates `factory`'s recipe args."""
+    declared = getattr(factory, "Args", None)
+    if isinstance(declared, type) and issubclass(declared, pydantic.BaseModel):
+        return declared
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError) as exc:
+        raise PluginError(f"cannot read the arguments of component factory {factory!r}: {exc}") from exc
+    fields: dict[str, Any] = {}
+    extra = "forbid"
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            extra = "allow"
+            continue
+        if p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
+            continue
+        annotation = Any if p.annotation is p.empty else p.annotation
+        default = ... if p.default is p.empty else p.default
+        fields[p.name] = (annotation, default)
+    hints = _resolved_hints(factory)
+    for name, (ann, default) in list(fields.items()):
+        if name in hints:
+            fields[name] = (hints[name], default)
+    name = getattr(factory, "__name__", "Component") + "Args"
+    return pydantic.create_model(  # type: ignore[call-overload]
+        name, __config__=pydantic.ConfigDict(extra=extra, arbitrary_types_allowed=True), **fields
+    )
+
+
+def _resolved_hints(factory: Any) -> dict[str, Any]:
+    """Resolve string annotations (``from __future__ import annotations``) of the factory's parameters."""
+    import typing
+
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        return typing.get_type_hints(target, include_extras=True)
+    except Exception:
+        return {}
+
+
+def validate_args(reg: Registration, args: dict[str, Any], where: str, base_dir: Path) -> dict[str, Any]:
+    """Validate a component's args; errors are one line naming ``where.args.<field>``."""
+    model = args_model(reg.factory)
+    try:
+        validated = model.model_validate(args, context={"base_dir": base_dir})
+    except pydantic.ValidationError as exc:
+        raise RecipeError(format_validation_error(exc, prefix=f"{where}.args", model=model)) from None
+    out = {k: getattr(validated, k) for k in type(validated).model_fields}
+    out.update(validated.model_extra or {})
+    return out
+
+
+def build(registry: Registry, kind: str, spec: Any, where: str, base_dir: Path) -> Any:
+    """Instantiate the component a recipe spec names (``spec.plugin`` + ``spec.args``)."""
+    reg = registry.get(kind, spec.plugin)
+    kwargs = validate_args(reg, dict(spec.args), where, base_dir)
+    try:
+        return reg.factory(**kwargs)
+    except Exception as exc:
+        raise PluginError(
+            f"{where}: {KINDS[reg.kind]} '{spec.plugin}' "
+            f"(plugin '{reg.plugin}') failed to start: {type(exc).__name__}: {exc}"
+        ) from exc

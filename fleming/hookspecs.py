@@ -1,0 +1,119 @@
+"""The hooks a fleming plugin can implement.
+
+Registration hooks are called once when the plugin manager starts; each receives a
+``register(name, factory)`` callback. The factory is called with a recipe's validated ``args``
+and returns the component (see ``fleming.protocols`` for each kind's contract). Observer hooks are
+called while a run goes on.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("fleming")
+hookimpl = pluggy.HookimplMarker("fleming")
+
+
+# ---------------------------------------------------------------- registration
+
+@hookspec
+def register_data_sources(register: Any) -> None:
+    """Register data sources (curated QA files, knowledge graphs).
+
+    :param register: call ``register(name, factory)`` once per data source.
+    """
+
+
+@hookspec
+def register_synthesizers(register: Any) -> None:
+    """Register question synthesizers that turn a knowledge graph into items.
+
+    :param register: call ``register(name, factory)`` once per synthesizer.
+    """
+
+
+@hookspec
+def register_filters(register: Any) -> None:
+    """Register filters that keep or reject items, each reject with its reason.
+
+    :param register: call ``register(name, factory)`` once per filter.
+    """
+
+
+@hookspec
+def register_verifiers(register: Any) -> None:
+    """Register verifiers and annotators that judge items (label checks, difficulty labels).
+
+    :param register: call ``register(name, factory)`` once per verifier.
+    """
+
+
+@hookspec
+def register_teachers(register: Any) -> None:
+    """Register teachers that write a chain of thought for an item whose answer is known.
+
+    :param register: call ``register(name, factory)`` once per teacher.
+    """
+
+
+@hookspec
+def register_rewards(register: Any) -> None:
+    """Register reward functions scoring completions against items.
+
+    :param register: call ``register(name, factory)`` once per reward.
+    """
+
+
+@hookspec
+def register_curricula(register: Any) -> None:
+    """Register curricula that choose what an RL stage trains on and when it ends.
+
+    :param register: call ``register(name, factory)`` once per curriculum.
+    """
+
+
+@hookspec
+def register_trainers(register: Any) -> None:
+    """Register trainer backends for the cold start and the RL stages.
+
+    :param register: call ``register(name, factory)`` once per trainer.
+    """
+
+
+@hookspec
+def register_benchmarks(register: Any) -> None:
+    """Register evaluation benchmarks (each builds an Inspect task).
+
+    :param register: call ``register(name, factory)`` once per benchmark.
+    """
+
+
+# ---------------------------------------------------------------- observers
+
+@hookspec
+def checkpoint_saved(checkpoint: Any, run: Any) -> None:
+    """Observe a checkpoint a trainer has just saved (evaluation hangs off this hook).
+
+    :param checkpoint: the ``fleming.types.Checkpoint`` that was saved.
+    :param run: the ``fleming.pipeline.RunContext`` of the run.
+    """
+
+
+@hookspec
+def stage_finished(stage: str, manifest: Any, run: Any) -> None:
+    """Observe a pipeline stage that has just finished and written its manifest.
+
+    :param stage: the stage's name, e.g. ``filter`` or ``rl-stage1``.
+    :param manifest: the stage's manifest as a dict (fingerprint, counts, timings).
+    :param run: the ``fleming.pipeline.RunContext`` of the run.
+    """
+
+
+@hookspec
+def eval_finished(results: Any, run: Any) -> None:
+    """Observe an evaluation that has just finished.
+
+    :param results: the evaluation's results (benchmark scores and log locations).
+    :param run: the ``fleming.pipeline.RunContext`` of the run, or None outside a run.
+    """

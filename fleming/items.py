@@ -1,0 +1,75 @@
+"""Reading and writing items between stages: HF datasets on disk plus `items.jsonl` in the uniform schema."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fleming.pipeline.rundir import atomic_dir, atomic_write_text
+from fleming.types import QAItem, Rejected
+
+
+def _row(item: QAItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "question": item.question,
+        "options": [{"letter": k, "text": v} for k, v in item.options.items()],
+        "answer": item.answer,
+        "source": item.source,
+        "difficulty": item.difficulty,
+        "rationale": item.rationale,
+        "provenance": json.dumps(dict(item.provenance), ensure_ascii=False, sort_keys=True),
+    }
+
+
+def _item(row: dict[str, Any]) -> QAItem:
+    return QAItem(
+        id=row["id"],
+        question=row["question"],
+        options={o["letter"]: o["text"] for o in row["options"]},
+        answer=row["answer"],
+        source=row["source"],
+        difficulty=row["difficulty"],
+        rationale=row["rationale"],
+        provenance=json.loads(row["provenance"]),
+    )
+
+
+def jsonl_text(records: Iterable[dict[str, Any]]) -> str:
+    """Render records as JSON Lines (UTF-8, one record per physical line)."""
+    lines = [json.dumps(r, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+             for r in records]
+    return "".join(line + "\n" for line in lines)
+
+
+def write_items(folder: Path, items: Sequence[QAItem], name: str = "items") -> None:
+    """Write `items` as a HF dataset (`<name>/`) and as `<name>.jsonl`, each atomically."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    rows = [_row(i) for i in items]
+    features = datasets.Features({
+        "id": datasets.Value("string"), "question": datasets.Value("string"),
+        "options": datasets.List({"letter": datasets.Value("string"), "text": datasets.Value("string")}),
+        "answer": datasets.Value("string"), "source": datasets.Value("string"),
+        "difficulty": datasets.Value("string"), "rationale": datasets.Value("string"),
+        "provenance": datasets.Value("string"),
+    })
+    ds = datasets.Dataset.from_list(rows, features=features)
+    with atomic_dir(folder / name) as tmp:
+        ds.save_to_disk(str(tmp))
+    atomic_write_text(folder / f"{name}.jsonl", jsonl_text(i.to_record() for i in items))
+
+
+def read_items(folder: Path, name: str = "items") -> list[QAItem]:
+    """Read the items a stage wrote with `write_items`."""
+    import datasets
+
+    ds = datasets.load_from_disk(str(folder / name))
+    return [_item(r) for r in ds]
+
+
+def write_rejects(folder: Path, rejects: Sequence[Rejected], name: str = "rejects") -> None:
+    """Write set-aside rows with their reasons to `<name>.jsonl` (always written, even when empty)."""
+    atomic_write_text(folder / f"{name}.jsonl", jsonl_text(r.to_record() for r in rejects))

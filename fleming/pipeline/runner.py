@@ -1,0 +1,158 @@
+"""`fleming run`: plan the stages, skip those already finished with the same fingerprint, run the rest.
+
+A stage's fingerprint covers its config, the seed, the fingerprints of what it reads (its upstream
+stages' output hashes) and the versions of fleming and of the plugins the recipe uses. Re-running
+skips every stage whose manifest matches; ``from_stage`` forces that stage and all after it;
+``only`` runs just one stage (its inputs must be finished). A stage killed half-way has no manifest,
+so the next run redoes it; its ``checkpoints/`` folder is kept when the fingerprint is unchanged, so
+trainers resume from their last checkpoint.
+"""
+from __future__ import annotations
+
+import fcntl
+import importlib.metadata as md
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from fleming.errors import FlemingError, StageError
+from fleming.pipeline.context import RunContext, StageContext
+from fleming.pipeline.rundir import (MANIFEST, atomic_write_json, fingerprint, hash_outputs, read_manifest)
+from fleming.pipeline.stages import Stage, plan
+from fleming.suggest import did_you_mean
+
+_REPORTED_PACKAGES = ("fleming-med", "torch", "transformers", "datasets", "pydantic", "pluggy", "inspect-ai", "trl")
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """What happened to one stage in a run: ran or skipped, and its manifest."""
+
+    name: str
+    status: str  # "ran" or "skipped"
+    manifest: dict[str, Any]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def _plugin_versions(run: RunContext) -> list[str]:
+    return sorted({run.registry.get(kind, comp.plugin).dist for kind, _, comp in run.loaded.recipe.components()})
+
+
+def stage_names(run: RunContext) -> list[str]:
+    """Return the names of the stages this run's recipe asks for, in order."""
+    return [s.name for s in plan(run.loaded.recipe)]
+
+
+def _check_stage_name(name: str | None, names: list[str], option: str) -> None:
+    if name is not None and name not in names:
+        raise StageError(f"{option}: unknown stage '{name}'" + did_you_mean(name, names)
+                         + f" (this recipe's stages: {', '.join(names)})")
+
+
+@contextmanager
+def _run_lock(run_dir: Path) -> Iterator[None]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StageError(f"another fleming run is using {run_dir}; wait for it to finish") from None
+        yield
+
+
+def run_pipeline(run: RunContext, from_stage: str | None = None, only: str | None = None) -> list[StageOutcome]:
+    """Run the recipe's stages in order and return what happened to each."""
+    stages = plan(run.loaded.recipe)
+    names = [s.name for s in stages]
+    _check_stage_name(from_stage, names, "--from")
+    _check_stage_name(only, names, "--only")
+    versions = {"fleming": _version("fleming-med"), "plugins": _plugin_versions(run)}
+    outcomes: list[StageOutcome] = []
+    hashes: dict[str, str | None] = {}
+    forcing = False
+    with _run_lock(run.run_dir):
+        atomic_write_json(run.run_dir / "recipe.json", {"path": str(run.loaded.path),
+                                                        "recipe": run.loaded.recipe.model_dump()})
+        for stage in stages:
+            stage_dir = run.run_dir / stage.name
+            manifest = read_manifest(stage_dir)
+            forcing = forcing or stage.name == from_stage
+            fp = fingerprint({"stage": stage.name, "config": stage.config, "model": run.loaded.recipe.model,
+                              "inputs": {n: hashes.get(n) for n in stage.inputs}, "versions": versions})
+            if only is not None and stage.name != only:
+                hashes[stage.name] = manifest["outputs_hash"] if manifest else None
+                continue
+            if only is None and not forcing and manifest is not None and manifest.get("fingerprint") == fp:
+                run.console.print(f"[green]✓[/green] {stage.name}: skipped (finished, fingerprint {fp} matches)")
+                hashes[stage.name] = manifest["outputs_hash"]
+                outcomes.append(StageOutcome(stage.name, "skipped", manifest))
+                continue
+            missing = [n for n in stage.inputs if hashes.get(n) is None]
+            if missing:
+                raise StageError(f"stage '{stage.name}' needs {', '.join(repr(m) for m in missing)}, which "
+                                 "has not finished; run without --only first")
+            manifest = _run_stage(run, stage, stage_dir, fp, forced=forcing or only == stage.name,
+                                  versions=versions)
+            hashes[stage.name] = manifest["outputs_hash"]
+            outcomes.append(StageOutcome(stage.name, "ran", manifest))
+    return outcomes
+
+
+def _prepare(stage_dir: Path, fp: str, forced: bool) -> bool:
+    """Clear what a stage left behind unless it is resumable work of the same fingerprint."""
+    marker = stage_dir / ".fingerprint"
+    resumable = not forced and marker.exists() and marker.read_text().strip() == fp
+    if stage_dir.exists():
+        (stage_dir / MANIFEST).unlink(missing_ok=True)  # never leave a stale "finished" behind
+        if not resumable:
+            shutil.rmtree(stage_dir)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(fp)
+    return resumable
+
+
+def _run_stage(run: RunContext, stage: Stage, stage_dir: Path, fp: str, forced: bool,
+               versions: dict[str, Any]) -> dict[str, Any]:
+    resumed = _prepare(stage_dir, fp, forced)
+    run.console.print(f"[bold cyan]▶[/bold cyan] {stage.name}: {'resuming' if resumed else 'running'}")
+    ctx = StageContext(run=run, stage=stage.name, dir=stage_dir, inputs=stage.inputs, config=stage.config)
+    started = time.time()
+    t0 = time.perf_counter()
+    try:
+        stage.run(ctx)
+    except FlemingError as exc:
+        raise type(exc)(f"stage '{stage.name}': {exc}") from exc
+    except Exception as exc:
+        raise StageError(f"stage '{stage.name}' failed: {type(exc).__name__}: {exc}") from exc
+    seconds = round(time.perf_counter() - t0, 3)
+    manifest = {
+        "stage": stage.name,
+        "fingerprint": fp,
+        "config": stage.config,
+        "inputs": {n: read_manifest(run.run_dir / n).get("outputs_hash")  # type: ignore[union-attr]
+                   for n in stage.inputs},
+        "outputs_hash": hash_outputs(stage_dir),
+        "counts": ctx.counts,
+        "notes": ctx.notes,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "seconds": seconds,
+        "resumed": resumed,
+        "versions": versions,
+        "packages": {p: v for p in _REPORTED_PACKAGES if (v := _version(p))},
+        "python": os.sys.version.split()[0],
+    }
+    atomic_write_json(stage_dir / MANIFEST, manifest)
+    counts = ", ".join(f"{k} {v}" for k, v in ctx.counts.items() if ":" not in k)
+    run.console.print(f"[green]✓[/green] {stage.name}: done in {seconds:.1f}s" + (f" ({counts})" if counts else ""))
+    run.pm.hook.stage_finished(stage=stage.name, manifest=manifest, run=run)
+    return manifest

@@ -1,0 +1,42 @@
+"""Helpers for testing fleming and fleming plugins: fresh registries and small item fixtures."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fleming.plugin_manager import Registry, build_registry, get_plugin_manager
+from fleming.types import QAItem
+
+
+def fresh_registry(*plugins: Any, entry_points: bool = False) -> tuple[Any, Registry]:
+    """Return a new (plugin manager, registry): the defaults, `plugins`, and entry points only if asked."""
+    pm = get_plugin_manager(entry_points=entry_points, extra=plugins)
+    return pm, build_registry(pm)
+
+
+def make_item(i: int = 0, answer: str = "B", difficulty: str | None = None, entity: str | None = None,
+              options: Sequence[str] = ("alpha", "beta", "gamma", "delta")) -> QAItem:
+    """Return a small valid item; `entity` sets the answer entity used by the held-out split."""
+    letters = "ABCDEFGHIJ"
+    prov: dict[str, Any] = {"dataset": "fixture", "row": i}
+    if entity is not None:
+        prov["answer_entity"] = entity
+    return QAItem(id=f"fixture-{i}", question=f"Question number {i}?",
+                  options={letters[k]: f"{o} {i}" for k, o in enumerate(options)}, answer=answer,
+                  source="fixture", difficulty=difficulty, provenance=prov)  # type: ignore[arg-type]
+
+
+def write_jsonl(path: Path, records: Iterable[dict[str, Any] | str]) -> Path:
+    """Write records (dicts, or raw strings for malformed lines) as a JSONL file and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n")
+    return path
+
+
+def uniform_records(n: int, start: int = 0) -> list[dict[str, Any]]:
+    """Return `n` valid uniform-schema records."""
+    return [make_item(i).to_record() for i in range(start, start + n)]

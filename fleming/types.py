@@ -1,0 +1,96 @@
+"""The frozen value types passed between stages and plugins."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Difficulty = Literal["easy", "moderate", "difficult"]
+DIFFICULTIES: tuple[str, ...] = ("easy", "moderate", "difficult")
+_ITEM_META_KEYS = ("source", "difficulty", "rationale")
+
+
+@dataclass(frozen=True)
+class QAItem:
+    """One multiple-choice question. `options` keeps its order (letter -> text); `answer` is one of its letters.
+
+    `provenance` says where the item came from: a dataset name and row, or a KG path with the KG's version.
+    Change an item with `item.replace(difficulty="easy")`, never in place.
+    """
+
+    id: str
+    question: str
+    options: Mapping[str, str]
+    answer: str
+    source: str = ""
+    difficulty: Difficulty | None = None
+    rationale: str | None = None
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> QAItem:
+        """Return a copy with the given fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_record(self) -> dict[str, Any]:
+        """Return the item in the uniform JSONL schema: id, question, options, answer, meta."""
+        meta: dict[str, Any] = dict(self.provenance)
+        meta.update(source=self.source, difficulty=self.difficulty, rationale=self.rationale)
+        return {
+            "id": self.id,
+            "question": self.question,
+            "options": dict(self.options),
+            "answer": self.answer,
+            "meta": meta,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], source: str = "") -> QAItem:
+        """Build an item from a uniform-schema record (the inverse of `to_record`)."""
+        meta = dict(record.get("meta") or {})
+        extras = {k: meta.pop(k, None) for k in _ITEM_META_KEYS}
+        return cls(
+            id=str(record["id"]),
+            question=record["question"],
+            options=dict(record["options"]),
+            answer=record["answer"],
+            source=extras["source"] or source,
+            difficulty=extras["difficulty"],
+            rationale=extras["rationale"],
+            provenance=meta,
+        )
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A row or item a stage set aside, with the reason; written to the stage's rejects file, never lost."""
+
+    reason: str
+    where: str
+    record: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        """Return the reject as a JSON-ready dict."""
+        return {"reason": self.reason, "where": self.where, "record": dict(self.record)}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verifier's judgement of one item: `status` is pass, flag, drop or unverified; `item` may carry new fields."""
+
+    item: QAItem
+    status: Literal["pass", "flag", "drop", "unverified"]
+    reason: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A trained model saved as a HF-format folder, with the stage and step that produced it."""
+
+    path: Path
+    stage: str
+    step: int
+    run: str = ""
+    metrics: Mapping[str, Any] = field(default_factory=dict)

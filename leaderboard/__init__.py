@@ -1,0 +1,1 @@
+"""The static HTML leaderboard: templates, assets and the renderer."""

@@ -1,0 +1,1 @@
+"""fleming's default plugins: the paper's components, registered exactly like third-party plugins."""

@@ -1,0 +1,1 @@
+"""Jinja2 prompt templates (teacher CoT, refinement, label check, difficulty, evaluation)."""

@@ -1,0 +1,1 @@
+"""Example recipes shipped with the package (quickstart and the paper settings)."""

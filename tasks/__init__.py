@@ -1,0 +1,1 @@
+"""Inspect tasks for the medical benchmarks (one module per benchmark)."""

@@ -1,0 +1,37 @@
+"""Shared test setup: no third-party plugins unless a test opts in, and paths to the shared data."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _no_third_party_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed third-party plugins stay out unless a test sets FLEMING_PLUGINS itself."""
+    monkeypatch.setenv("FLEMING_PLUGINS", "")
+
+
+@pytest.fixture
+def with_acme(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opt in to the installed fixture plugin package fleming-acme (tests/fixtures/fleming-acme)."""
+    import importlib.metadata as md
+
+    try:
+        md.distribution("fleming-acme")
+    except md.PackageNotFoundError:
+        pytest.skip("fleming-acme is not installed (make test installs it from tests/fixtures/fleming-acme)")
+    monkeypatch.setenv("FLEMING_PLUGINS", "acme")
+
+
+@pytest.fixture
+def benchmarks_dir() -> Path:
+    """The shared folder of benchmark JSONL files; tests using it skip when it is absent."""
+    path = Path(os.environ.get("FLEMING_DATA_DIR") or SHARED / "benchmarks")
+    if not (path / "medqa_usmle_4opt_test.jsonl").exists():
+        pytest.skip(f"benchmark files not found in {path} (set FLEMING_DATA_DIR)")
+    return path
