@@ -1,0 +1,4 @@
+"""`python -m fleming` runs the CLI."""
+from fleming.cli import main
+
+main()
