@@ -29,7 +29,10 @@ def args_model(factory: Any) -> type[pydantic.BaseModel]:
     """Return the pydantic model that validates `factory`'s recipe args."""
     declared = getattr(factory, "Args", None)
     if isinstance(declared, type) and issubclass(declared, pydantic.BaseModel):
-        return declared
+        if declared.model_config.get("extra") is not None:
+            return declared
+        # pydantic ignores unknown fields by default; a recipe typo must be an error, not dropped
+        return type(declared.__name__, (declared,), {"model_config": pydantic.ConfigDict(extra="forbid")})
     try:
         sig = inspect.signature(factory)
     except (TypeError, ValueError) as exc:
@@ -66,6 +69,17 @@ def _resolved_hints(factory: Any) -> dict[str, Any]:
         return {}
 
 
+def split_weight(kind: str, args: dict[str, Any], where: str) -> tuple[dict[str, Any], float]:
+    """Take a reward's ``weight`` out of its args (fleming applies it); other kinds keep their args."""
+    if kind != "rewards" or "weight" not in args:
+        return args, 1.0
+    rest = dict(args)
+    weight = rest.pop("weight")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise RecipeError(f"{where}.args.weight: a reward weight must be a number (got {weight!r})")
+    return rest, float(weight)
+
+
 def validate_args(reg: Registration, args: dict[str, Any], where: str, base_dir: Path) -> dict[str, Any]:
     """Validate a component's args; errors are one line naming ``where.args.<field>``."""
     model = args_model(reg.factory)
@@ -81,7 +95,8 @@ def validate_args(reg: Registration, args: dict[str, Any], where: str, base_dir:
 def build(registry: Registry, kind: str, spec: Any, where: str, base_dir: Path) -> Any:
     """Instantiate the component a recipe spec names (``spec.plugin`` + ``spec.args``)."""
     reg = registry.get(kind, spec.plugin)
-    kwargs = validate_args(reg, dict(spec.args), where, base_dir)
+    args, _ = split_weight(kind, dict(spec.args), where)
+    kwargs = validate_args(reg, args, where, base_dir)
     try:
         return reg.factory(**kwargs)
     except Exception as exc:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fleming.pipeline.rundir import atomic_dir, atomic_write_text
+from fleming.pipeline.rundir import atomic_dir, atomic_write_text, redact_data
 from fleming.types import QAItem, Rejected
 
 
@@ -48,7 +48,7 @@ def write_items(folder: Path, items: Sequence[QAItem], name: str = "items") -> N
     import datasets
 
     datasets.disable_progress_bars()
-    rows = [_row(i) for i in items]
+    rows = redact_data([_row(i) for i in items])  # the Arrow files must not keep a secret either
     features = datasets.Features({
         "id": datasets.Value("string"), "question": datasets.Value("string"),
         "options": datasets.List({"letter": datasets.Value("string"), "text": datasets.Value("string")}),
@@ -56,7 +56,8 @@ def write_items(folder: Path, items: Sequence[QAItem], name: str = "items") -> N
         "difficulty": datasets.Value("string"), "rationale": datasets.Value("string"),
         "provenance": datasets.Value("string"),
     })
-    ds = datasets.Dataset.from_list(rows, features=features)
+    # from_list([]) writes a dataset whose schema does not match its features; from_dict does not
+    ds = datasets.Dataset.from_dict({k: [r[k] for r in rows] for k in features}, features=features)
     with atomic_dir(folder / name) as tmp:
         ds.save_to_disk(str(tmp))
     atomic_write_text(folder / f"{name}.jsonl", jsonl_text(i.to_record() for i in items))

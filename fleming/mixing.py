@@ -11,6 +11,7 @@ import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from fleming.types import QAItem, Rejected
@@ -52,12 +53,7 @@ def mix_items(items: Sequence[QAItem], mix: Any, seed: int) -> MixResult:
         synth = [i for i in train if _is_synthetic(i)]
         curated = [i for i in train if not _is_synthetic(i)]
         f = mix.synthetic_fraction
-        # largest training set with exactly the asked share of synthetic items
-        if f in (0.0, 1.0):
-            keep_s, keep_c = (len(synth), 0) if f == 1.0 else (0, len(curated))
-        else:
-            total = min(len(synth) / f, len(curated) / (1 - f))
-            keep_s, keep_c = round(total * f), round(total * (1 - f))
+        keep_s, keep_c = _synthetic_counts(len(synth), len(curated), f)
         train = _take(synth, keep_s, rng, "synthetic_fraction", unused) + _take(curated, keep_c, rng,
                                                                                  "synthetic_fraction", unused)
         notes["synthetic"] = keep_s
@@ -75,6 +71,23 @@ def mix_items(items: Sequence[QAItem], mix: Any, seed: int) -> MixResult:
         notes["difficulty"] = {k: sum(1 for i in train if i.difficulty == k) for k in quotas}
     train.sort(key=lambda i: _unit(seed + 1, i.id))
     return MixResult(train=train, heldout=heldout, unused=unused, notes=notes)
+
+
+def _synthetic_counts(n_synth: int, n_curated: int, f: float) -> tuple[int, int]:
+    """Return (synthetic, curated) counts of the largest set whose synthetic share is exactly `f`.
+
+    `f` is read as a fraction p/q (denominator at most 100); when too few items exist for even one
+    multiple of q, the counts are rounded to the nearest share instead.
+    """
+    if f in (0.0, 1.0):
+        return (n_synth, 0) if f == 1.0 else (0, n_curated)
+    ratio = Fraction(f).limit_denominator(100)
+    p, q = ratio.numerator, ratio.denominator
+    k = min(n_synth // p, n_curated // (q - p)) if 0 < p < q else 0
+    if k > 0:
+        return k * p, k * (q - p)
+    total = min(n_synth / f, n_curated / (1 - f))
+    return round(total * f), round(total * (1 - f))
 
 
 def _take(items: list[QAItem], n: int, rng: random.Random, why: str, unused: list[Rejected]) -> list[QAItem]:

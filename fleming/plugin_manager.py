@@ -115,9 +115,10 @@ def get_plugin_manager(
     pm.fleming_dists = {}  # type: ignore[attr-defined]
     pm.fleming_broken = {}  # type: ignore[attr-defined]
     if defaults:
+        own = f"{_OWN_DIST} {_own_version()}"
         for modname in DEFAULT_PLUGINS:
             pm.register(importlib.import_module(modname), name=modname)
-            pm.fleming_dists[modname] = _OWN_DIST  # type: ignore[attr-defined]
+            pm.fleming_dists[modname] = own  # type: ignore[attr-defined]
     if entry_points:
         _load_entry_points(pm)
     for plugin in extra:
@@ -125,6 +126,13 @@ def get_plugin_manager(
         pm.register(plugin, name=name)
         pm.fleming_dists[name] = "(registered in-process)"  # type: ignore[attr-defined]
     return pm
+
+
+def _own_version() -> str:
+    try:
+        return md.version(_OWN_DIST)
+    except md.PackageNotFoundError:
+        return "(not installed)"
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
@@ -154,7 +162,7 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
     dists = getattr(pm, "fleming_dists", {})
     for kind in KINDS:
         caller = getattr(pm.hook, f"register_{kind}")
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():
             plugin = impl.plugin_name
             dist = dists.get(plugin, "?")
 

@@ -229,7 +229,7 @@ def load_recipe(path: str | Path, registry: Any = None) -> LoadedRecipe:
         raise RecipeError(f"{path}: {format_validation_error(exc, model=Recipe)}") from None
     loaded_args: dict[str, dict[str, Any]] = {}
     if registry is not None:
-        from fleming.components import validate_args
+        from fleming.components import split_weight, validate_args
         from fleming.models import check_model_spec
 
         try:
@@ -239,7 +239,8 @@ def load_recipe(path: str | Path, registry: Any = None) -> LoadedRecipe:
         for kind, where, comp in recipe.components():
             try:
                 reg = registry.get(kind, comp.plugin)
-                loaded_args[where] = validate_args(reg, dict(comp.args), where, path.parent)
+                args, _ = split_weight(kind, dict(comp.args), where)
+                loaded_args[where] = validate_args(reg, args, where, path.parent)
             except RecipeError as exc:
                 msg = str(exc)
                 msg = msg if msg.startswith(where) else f"{where}.plugin: {msg}"

@@ -58,6 +58,9 @@ def format_validation_error(exc: pydantic.ValidationError, prefix: str = "", mod
     """Return ONE line for a pydantic error: the first problem with its field path, plus a count of others."""
     errors = exc.errors(include_url=False)
     first = errors[0]
+    if first["type"] == "missing":  # a misspelt field also makes the intended one "missing": name the typo
+        first = next((e for e in errors if e["type"] == "extra_forbidden" and e["loc"][:-1] == first["loc"][:-1]),
+                     first)
     loc = [p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
     path = field_path(loc, prefix)
     kind = first["type"]

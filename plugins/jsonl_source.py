@@ -2,8 +2,9 @@
 
 One JSON object per line: ``{"id", "question", "options": {"A": ..., ...}, "answer", "meta"}`` (the
 schema of the benchmark files fleming evaluates on). ``path`` is a file or a folder of ``*.jsonl``;
-``limit`` keeps the first N rows of each file. A row that is not valid JSON or misses a field becomes a
-reject naming the file and line; nothing is dropped silently.
+``limit`` keeps the first N rows of each file. A row that is not valid JSON, misses a field, or whose
+answer is not one of its option letters becomes a reject naming the file and line; nothing is dropped
+silently.
 """
 from __future__ import annotations
 
@@ -58,6 +59,9 @@ class JsonlSource:
             return Rejected(f"missing field(s): {', '.join(missing)}", where, rec)
         if not isinstance(rec["options"], dict) or not all(isinstance(v, str) for v in rec["options"].values()):
             return Rejected("options must be an object of letter -> text", where, rec)
+        if not isinstance(rec["answer"], str) or rec["answer"] not in rec["options"]:
+            return Rejected(f"answer {rec['answer']!r} is not one of the options ({', '.join(rec['options'])})",
+                            where, rec)
         meta = dict(rec.get("meta") or {})
         meta.update(dataset=dataset, row=lineno)
         return QAItem.from_record({**rec, "id": f"{dataset}:{rec['id']}", "meta": meta}, source=dataset)

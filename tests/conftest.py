@@ -35,3 +35,16 @@ def benchmarks_dir() -> Path:
     if not (path / "medqa_usmle_4opt_test.jsonl").exists():
         pytest.skip(f"benchmark files not found in {path} (set FLEMING_DATA_DIR)")
     return path
+
+
+@pytest.fixture(scope="session")
+def _session_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One fleming cache folder for the whole session, so tiny-random is built once (~15 s)."""
+    return tmp_path_factory.mktemp("fleming-cache")
+
+
+@pytest.fixture
+def model_cache(_session_model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point FLEMING_CACHE at the session's shared cache (tiny-random is built there on first use)."""
+    monkeypatch.setenv("FLEMING_CACHE", str(_session_model_cache))
+    return _session_model_cache

@@ -40,6 +40,11 @@ class _Group(click.Group):
             sys.exit(1)
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:
+    """Format a warning as one line (plugin load failures and the like)."""
+    return redact(f"warning: {message}") + "\n"
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @click.version_option(package_name="fleming-med", prog_name="fleming")
@@ -48,6 +53,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """fleming: build verifiable medical reasoning models (Fleming-R1 recipe)."""
     ctx.obj = {"debug": debug}
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
     if not debug:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)

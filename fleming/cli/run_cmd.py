@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from fleming.pipeline import RunContext, run_pipeline, stage_names
+from fleming.pipeline import RunContext, check_stage_options, run_pipeline, stage_names
 from fleming.plugin_manager import load_registry
 from fleming.recipe import load_recipe
 
@@ -41,6 +41,7 @@ def run_command(recipe: str, runs_dir: str, from_stage: str | None, only: str | 
     console = Console(stderr=True)
     run = RunContext(loaded=loaded, registry=registry, pm=pm, run_dir=Path(runs_dir) / loaded.recipe.name,
                      console=console, show_progress=not no_progress)
+    check_stage_options(run, from_stage, only)  # before any output: a bad stage name is one error line
     console.print(f"[bold]fleming run[/bold] {recipe} → {run.run_dir}")
     outcomes = run_pipeline(run, from_stage=from_stage, only=only)
     ran = sum(o.status == "ran" for o in outcomes)

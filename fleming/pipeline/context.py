@@ -10,9 +10,11 @@ from typing import Any, TypeVar
 
 import pluggy
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from fleming.components import build
+from fleming.pipeline.rundir import redact
 from fleming.plugin_manager import Registry
 from fleming.recipe import LoadedRecipe
 from fleming.types import Checkpoint
@@ -72,7 +74,7 @@ class StageContext:
 
     def log(self, message: str) -> None:
         """Print a line under the stage's name."""
-        self.run.console.print(f"  [dim]{self.stage}:[/dim] {message}", highlight=False)
+        self.run.console.print(f"  [dim]{self.stage}:[/dim] {escape(redact(message))}", highlight=False)
 
     def progress(self, iterable: Iterable[T], total: int | None = None, description: str = "") -> Iterator[T]:
         """Iterate with a rich progress bar (a spinner when the total is unknown)."""

@@ -70,6 +70,28 @@ def redact(text: str) -> str:
     return text
 
 
+def redact_data(data: Any) -> Any:
+    """Return nested dicts, lists and strings with every secret environment value in a string replaced."""
+    secrets = secret_values()
+    if not secrets:
+        return data
+
+    def walk(value: Any) -> Any:
+        """Redact one value, recursing into containers."""
+        if isinstance(value, str):
+            for secret in secrets:
+                if secret in value:
+                    value = value.replace(secret, "***")
+            return value
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(data)
+
+
 def fingerprint(data: Any) -> str:
     """Return a short stable hash of JSON-able data."""
     blob = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode()

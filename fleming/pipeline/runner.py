@@ -10,6 +10,7 @@ trainers resume from their last checkpoint.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import importlib.metadata as md
 import os
 import shutil
@@ -59,6 +60,32 @@ def _check_stage_name(name: str | None, names: list[str], option: str) -> None:
                          + f" (this recipe's stages: {', '.join(names)})")
 
 
+def check_stage_options(run: RunContext, from_stage: str | None = None, only: str | None = None) -> None:
+    """Raise StageError when `from_stage` or `only` names a stage this run's recipe does not have."""
+    names = stage_names(run)
+    _check_stage_name(from_stage, names, "--from")
+    _check_stage_name(only, names, "--only")
+
+
+def _input_files(run: RunContext, stage: Stage) -> dict[str, str]:
+    """Hash the files and folders a stage's components read (paths in their args), so edits re-run it."""
+    out: dict[str, str] = {}
+    for where, args in run.loaded.args.items():
+        if stage.arg_paths and where.startswith(stage.arg_paths):
+            for key, value in args.items():
+                if isinstance(value, Path) and value.exists():
+                    out[f"{where}.args.{key}"] = hash_outputs(value) if value.is_dir() else _file_digest(value)
+    return out
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
 @contextmanager
 def _run_lock(run_dir: Path) -> Iterator[None]:
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -73,9 +100,7 @@ def _run_lock(run_dir: Path) -> Iterator[None]:
 def run_pipeline(run: RunContext, from_stage: str | None = None, only: str | None = None) -> list[StageOutcome]:
     """Run the recipe's stages in order and return what happened to each."""
     stages = plan(run.loaded.recipe)
-    names = [s.name for s in stages]
-    _check_stage_name(from_stage, names, "--from")
-    _check_stage_name(only, names, "--only")
+    check_stage_options(run, from_stage, only)
     versions = {"fleming": _version("fleming-med"), "plugins": _plugin_versions(run)}
     outcomes: list[StageOutcome] = []
     hashes: dict[str, str | None] = {}
@@ -88,7 +113,8 @@ def run_pipeline(run: RunContext, from_stage: str | None = None, only: str | Non
             manifest = read_manifest(stage_dir)
             forcing = forcing or stage.name == from_stage
             fp = fingerprint({"stage": stage.name, "config": stage.config, "model": run.loaded.recipe.model,
-                              "inputs": {n: hashes.get(n) for n in stage.inputs}, "versions": versions})
+                              "inputs": {n: hashes.get(n) for n in stage.inputs}, "versions": versions,
+                              "files": _input_files(run, stage)})
             if only is not None and stage.name != only:
                 hashes[stage.name] = manifest["outputs_hash"] if manifest else None
                 continue

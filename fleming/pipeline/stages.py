@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleming.components import split_weight
 from fleming.errors import StageError
 from fleming.items import jsonl_text, read_items, write_items, write_rejects
 from fleming.mixing import mix_items
@@ -31,6 +32,7 @@ class Stage:
     inputs: tuple[str, ...]
     config: Any
     run: Callable[[StageContext], None]
+    arg_paths: tuple[str, ...] = ()  # recipe field paths whose file args are part of the fingerprint
 
 
 def plan(recipe: Recipe) -> list[Stage]:
@@ -39,20 +41,22 @@ def plan(recipe: Recipe) -> list[Stage]:
     stages: list[Stage] = [Stage("model", (), {"model": recipe.model}, run_model)]
     item_stages: list[str] = []
     if d.sources:
-        stages.append(Stage("collect", (), _dump(d.sources), run_collect))
+        stages.append(Stage("collect", (), _dump(d.sources), run_collect, ("data.sources",)))
         item_stages.append("collect")
     if d.synthesize:
         stages.append(Stage("synthesize", (), {"sources": _dump(d.sources), "synthesize": _dump(d.synthesize),
-                                               "seed": recipe.seed}, run_synthesize))
+                                               "seed": recipe.seed}, run_synthesize,
+                            ("data.sources", "data.synthesize")))
         item_stages.append("synthesize")
     upstream = tuple(item_stages)
     for name, comps, runner in (("filter", d.filters, run_filter), ("verify", d.verify, run_verify),
                                 ("annotate", d.annotate, run_annotate)):
         if comps:
             if not upstream:
-                raise StageError(f"data.{name if name != 'filter' else 'filters'} is set but no stage makes items "
+                raise StageError(f"data.{field} is set but no stage makes items "
                                  "(add data.sources or data.synthesize)")
-            stages.append(Stage(name, upstream, _dump(comps), runner))
+            field = "filters" if name == "filter" else name
+            stages.append(Stage(name, upstream, _dump(comps), runner, (f"data.{field}",)))
             upstream = (name,)
     if upstream and (d.mix is not None or recipe.cold_start or recipe.rl):
         mix = d.mix.model_dump() if d.mix else {}
@@ -61,14 +65,17 @@ def plan(recipe: Recipe) -> list[Stage]:
     model_from = "model"
     if recipe.cold_start:
         _need_items(upstream, "cold_start")
-        stages.append(Stage("cold_start", (model_from, *upstream), recipe.cold_start.model_dump(), run_cold_start))
+        stages.append(Stage("cold_start", (model_from, *upstream),
+                            {**recipe.cold_start.model_dump(), "seed": recipe.seed}, run_cold_start,
+                            ("cold_start.",)))
         model_from = "cold_start"
     if recipe.rl:
         _need_items(upstream, "rl")
         for i, st in enumerate(recipe.rl.stages):
             cfg = {"trainer": recipe.rl.trainer.model_dump(), "rewards": _dump(recipe.rl.rewards),
                    "stage": st.model_dump(), "index": i, "seed": recipe.seed}
-            stages.append(Stage(f"rl-{st.name}", (model_from, *upstream), cfg, run_rl_stage))
+            stages.append(Stage(f"rl-{st.name}", (model_from, *upstream), cfg, run_rl_stage,
+                                ("rl.trainer", "rl.rewards", f"rl.stages[{i}].")))
             model_from = f"rl-{st.name}"
     return stages
 
@@ -266,9 +273,8 @@ def run_rl_stage(ctx: StageContext) -> None:
     trainer = ctx.run.build("trainers", "rl.trainer", rl.trainer)
     rewards = []
     for i, spec in enumerate(rl.rewards):
-        args = dict(spec.args)
-        weight = float(args.pop("weight", 1.0))
-        rewards.append((ctx.run.build("rewards", f"rl.rewards[{i}]", spec.model_copy(update={"args": args})), weight))
+        _, weight = split_weight("rewards", dict(spec.args), f"rl.rewards[{i}]")
+        rewards.append((ctx.run.build("rewards", f"rl.rewards[{i}]", spec), weight))
     curriculum = ctx.run.build("curricula", f"rl.stages[{index}].curriculum", st.curriculum)
     model_path = _model_path(ctx, ctx.inputs[0])
     last: Checkpoint | None = None
