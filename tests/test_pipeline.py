@@ -158,6 +158,12 @@ def test_rerun_skips_and_changes_rerun_only_what_they_touch(data_run: tuple[Path
     outcomes, _ = _run(recipe, runs)
     assert set(_status(outcomes).values()) == {"skipped"}
 
+    with open(recipe.parent / "qa.jsonl", "a", encoding="utf-8") as fh:  # the data changes, the recipe does not
+        fh.write(json.dumps(make_item(99, entity="OMIM:999").to_record()) + "\n")
+    outcomes, _ = _run(recipe, runs)
+    assert _status(outcomes) == {"model": "skipped", "collect": "ran", "mix": "ran"}
+    assert _manifest(runs / "datarun" / "collect")["counts"]["items"] == 25
+
 
 def test_only_a_stage_whose_inputs_never_ran_names_the_missing_stage(data_run: tuple[Path, Path]) -> None:
     recipe, runs = data_run
