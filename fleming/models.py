@@ -56,6 +56,15 @@ def _quiet_transformers() -> None:
 
     transformers.logging.disable_progress_bar()
     transformers.logging.set_verbosity_error()
+    try:  # the GGUF loader draws its own tqdm bar; the stage shows a rich spinner instead
+        import functools
+
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+        if not isinstance(gguf_utils.tqdm, functools.partial):
+            gguf_utils.tqdm = functools.partial(gguf_utils.tqdm, disable=True)
+    except (ImportError, AttributeError):
+        pass
 
 
 def _build_smollm2(out: Path) -> None:

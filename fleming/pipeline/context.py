@@ -1,6 +1,7 @@
 """What a stage (and the components it calls) can see of the run."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -90,6 +91,18 @@ class StageContext:
             for x in iterable:
                 yield x
                 bar.advance(task)
+
+    @contextlib.contextmanager
+    def spinner(self, description: str) -> Iterator[None]:
+        """Show a spinner with elapsed time while a step of unknown length runs."""
+        if not self.run.show_progress:
+            self.log(description)
+            yield
+            return
+        columns = [SpinnerColumn(), TextColumn(f"{self.stage}: {escape(description)}"), TimeElapsedColumn()]
+        with Progress(*columns, console=self.run.console, transient=True) as bar:
+            bar.add_task("", total=None)
+            yield
 
     def timed(self, name: str) -> Callable[[], None]:
         """Start a named timer; calling the result records the seconds in the manifest's notes."""

@@ -52,10 +52,10 @@ def plan(recipe: Recipe) -> list[Stage]:
     for name, comps, runner in (("filter", d.filters, run_filter), ("verify", d.verify, run_verify),
                                 ("annotate", d.annotate, run_annotate)):
         if comps:
+            field = "filters" if name == "filter" else name
             if not upstream:
                 raise StageError(f"data.{field} is set but no stage makes items "
                                  "(add data.sources or data.synthesize)")
-            field = "filters" if name == "filter" else name
             stages.append(Stage(name, upstream, _dump(comps), runner, (f"data.{field}",)))
             upstream = (name,)
     if upstream and (d.mix is not None or recipe.cold_start or recipe.rl):
@@ -118,7 +118,8 @@ def _model_path(ctx: StageContext, stage_name: str) -> str:
 def run_model(ctx: StageContext) -> None:
     """Resolve the base model (building the embedded model's HF folder once) and record where it is."""
     recipe = ctx.run.loaded.recipe
-    resolved = resolve_model(recipe.model, ctx.run.loaded.base_dir, status=ctx.log)
+    with ctx.spinner(f"resolving model '{recipe.model}' (an embedded model is built once, ~30 s)"):
+        resolved = resolve_model(recipe.model, ctx.run.loaded.base_dir, status=ctx.log)
     atomic_write_json(ctx.dir / "model.json", {"spec": resolved.spec, "path": resolved.path,
                                                "local": resolved.local, "label": resolved.label})
     ctx.notes["model"] = resolved.path
