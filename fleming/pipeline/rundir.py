@@ -62,9 +62,9 @@ def secret_values() -> list[str]:
                   key=len, reverse=True)
 
 
-def redact(text: str) -> str:
+def redact(text: str, secrets: list[str] | None = None) -> str:
     """Replace any secret environment value found in `text` with `***`."""
-    for value in secret_values():
+    for value in secret_values() if secrets is None else secrets:
         if value in text:
             text = text.replace(value, "***")
     return text
@@ -79,10 +79,7 @@ def redact_data(data: Any) -> Any:
     def walk(value: Any) -> Any:
         """Redact one value, recursing into containers."""
         if isinstance(value, str):
-            for secret in secrets:
-                if secret in value:
-                    value = value.replace(secret, "***")
-            return value
+            return redact(value, secrets)
         if isinstance(value, dict):
             return {k: walk(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
@@ -98,6 +95,19 @@ def fingerprint(data: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def _update_with_file(h: Any, path: Path) -> None:
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+
+
+def file_digest(path: Path) -> str:
+    """Return a short hash of one file's contents."""
+    h = hashlib.sha256()
+    _update_with_file(h, path)
+    return h.hexdigest()[:16]
+
+
 def hash_outputs(folder: Path) -> str:
     """Hash every file under `folder` (names and contents), except the manifest and temporary files."""
     h = hashlib.sha256()
@@ -106,9 +116,7 @@ def hash_outputs(folder: Path) -> str:
         if rel == MANIFEST or any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
         h.update(rel.encode() + b"\0")
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        _update_with_file(h, path)
     return h.hexdigest()[:16]
 
 

@@ -10,7 +10,6 @@ trainers resume from their last checkpoint.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import importlib.metadata as md
 import os
 import shutil
@@ -22,7 +21,8 @@ from typing import Any, Iterator
 
 from fleming.errors import FlemingError, StageError
 from fleming.pipeline.context import RunContext, StageContext
-from fleming.pipeline.rundir import (MANIFEST, atomic_write_json, fingerprint, hash_outputs, read_manifest)
+from fleming.pipeline.rundir import (MANIFEST, atomic_write_json, file_digest, fingerprint, hash_outputs,
+                                     read_manifest)
 from fleming.pipeline.stages import Stage, plan
 from fleming.suggest import did_you_mean
 
@@ -74,16 +74,8 @@ def _input_files(run: RunContext, stage: Stage) -> dict[str, str]:
         if stage.arg_paths and where.startswith(stage.arg_paths):
             for key, value in args.items():
                 if isinstance(value, Path) and value.exists():
-                    out[f"{where}.args.{key}"] = hash_outputs(value) if value.is_dir() else _file_digest(value)
+                    out[f"{where}.args.{key}"] = hash_outputs(value) if value.is_dir() else file_digest(value)
     return out
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
 
 
 @contextmanager
