@@ -4,14 +4,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import pluggy
 from rich.console import Console
 
 from fleming.pipeline import RunContext, check_stage_options, run_pipeline, stage_names
-from fleming.plugin_manager import load_registry
-from fleming.recipe import load_recipe
+from fleming.plugin_manager import Registry, load_registry
+from fleming.recipe import LoadedRecipe, load_recipe
 
 
-def _load(recipe: str):  # noqa: ANN202 - internal helper returning a triple
+def _load(recipe: str) -> tuple[pluggy.PluginManager, Registry, LoadedRecipe]:
+    """Load the plugins, then read and fully validate the recipe against them."""
     pm, registry = load_registry()
     return pm, registry, load_recipe(recipe, registry)
 
