@@ -92,15 +92,19 @@ def validate_args(reg: Registration, args: dict[str, Any], where: str, base_dir:
     return out
 
 
-def build(registry: Registry, kind: str, spec: Any, where: str, base_dir: Path) -> Any:
-    """Instantiate the component a recipe spec names (``spec.plugin`` + ``spec.args``)."""
-    reg = registry.get(kind, spec.plugin)
-    args, _ = split_weight(kind, dict(spec.args), where)
-    kwargs = validate_args(reg, args, where, base_dir)
+def instantiate(reg: Registration, kwargs: dict[str, Any], where: str) -> Any:
+    """Call a component's factory with already validated args; a failure names the field path and plugin."""
     try:
         return reg.factory(**kwargs)
     except Exception as exc:
         raise PluginError(
-            f"{where}: {KINDS[reg.kind]} '{spec.plugin}' "
+            f"{where}: {KINDS[reg.kind]} '{reg.name}' "
             f"(plugin '{reg.plugin}') failed to start: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def build(registry: Registry, kind: str, spec: Any, where: str, base_dir: Path) -> Any:
+    """Validate a recipe spec's args (``spec.plugin`` + ``spec.args``), then instantiate the component."""
+    reg = registry.get(kind, spec.plugin)
+    args, _ = split_weight(kind, dict(spec.args), where)
+    return instantiate(reg, validate_args(reg, args, where, base_dir), where)

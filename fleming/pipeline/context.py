@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from fleming.components import build
+from fleming.components import build, instantiate
 from fleming.pipeline.rundir import redact
 from fleming.plugin_manager import Registry
 from fleming.recipe import LoadedRecipe
@@ -41,8 +41,11 @@ class RunContext:
         return self.loaded.recipe.name
 
     def build(self, kind: str, where: str, spec: Any) -> Any:
-        """Instantiate the component named at field path `where` of the recipe."""
-        return build(self.registry, kind, spec, where, self.loaded.base_dir)
+        """Instantiate the component named at field path `where`, reusing the args the loader validated."""
+        validated = self.loaded.args.get(where)
+        if validated is None:
+            return build(self.registry, kind, spec, where, self.loaded.base_dir)
+        return instantiate(self.registry.get(kind, spec.plugin), validated, where)
 
     def announce_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Tell every plugin that a checkpoint was saved (evaluation listens here)."""

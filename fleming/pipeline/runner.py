@@ -60,9 +60,10 @@ def _check_stage_name(name: str | None, names: list[str], option: str) -> None:
                          + f" (this recipe's stages: {', '.join(names)})")
 
 
-def check_stage_options(run: RunContext, from_stage: str | None = None, only: str | None = None) -> None:
+def check_stage_options(run: RunContext, from_stage: str | None = None, only: str | None = None,
+                        names: list[str] | None = None) -> None:
     """Raise StageError when `from_stage` or `only` names a stage this run's recipe does not have."""
-    names = stage_names(run)
+    names = stage_names(run) if names is None else names
     _check_stage_name(from_stage, names, "--from")
     _check_stage_name(only, names, "--only")
 
@@ -92,7 +93,7 @@ def _run_lock(run_dir: Path) -> Iterator[None]:
 def run_pipeline(run: RunContext, from_stage: str | None = None, only: str | None = None) -> list[StageOutcome]:
     """Run the recipe's stages in order and return what happened to each."""
     stages = plan(run.loaded.recipe)
-    check_stage_options(run, from_stage, only)
+    check_stage_options(run, from_stage, only, names=[s.name for s in stages])
     versions = {"fleming": _version("fleming-med"), "plugins": _plugin_versions(run)}
     outcomes: list[StageOutcome] = []
     hashes: dict[str, str | None] = {}
