@@ -10,7 +10,8 @@ import click
 
 from fleming.cli.plugins_cmd import plugins_command
 from fleming.cli.run_cmd import run_command, validate_command
-from fleming.cli.eval_cmd import eval_command, leaderboard_command
+from fleming.cli.eval_cmd import eval_command
+from fleming.cli.leaderboard_cmd import leaderboard_command
 from fleming.errors import FlemingError
 from fleming.pipeline.rundir import redact
 

@@ -1,8 +1,4 @@
-"""`fleming eval` and `fleming leaderboard`.
-
-Both check their arguments against the loaded plugins now; the evaluation itself is provided by the
-benchmark plugins (Inspect tasks) and the leaderboard renderer.
-"""
+"""`fleming eval`: evaluate a model or checkpoint on benchmarks through Inspect."""
 from __future__ import annotations
 
 import click
@@ -24,11 +20,3 @@ def eval_command(model: str, benchmarks: str, limit: int | None) -> None:
         registry.get("benchmarks", name)
     raise StageError("no evaluation backend is installed yet: benchmarks resolve, but the Inspect "
                      "evaluation runner is not part of this version")
-
-
-@click.command("leaderboard")
-@click.argument("runs", nargs=-1, type=click.Path(exists=True, file_okay=False))
-@click.option("--out", default="leaderboard", show_default=True, type=click.Path(file_okay=False))
-def leaderboard_command(runs: tuple[str, ...], out: str) -> None:
-    """Build the static HTML leaderboard from the evaluation logs of RUNS."""
-    raise StageError("the leaderboard renderer is not part of this version; no evaluation logs can be read yet")

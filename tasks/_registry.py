@@ -1,0 +1,1 @@
+"""Imported by Inspect through the `inspect_ai` entry point: registers every fleming task."""
