@@ -103,6 +103,9 @@ class Eval(_Strict):
     benchmarks: list[Component] = Field(min_length=1)
     limit: PositiveInt | None = None
     backend: Literal["hf", "vllm"] = "hf"
+    data_dir: str | None = None  # folder of uniform JSONL benchmark files; default $FLEMING_DATA_DIR
+    max_tokens: PositiveInt | None = None  # generation budget per answer (default: each task's own)
+    checkpoints: Literal["all", "final"] = "all"  # every saved checkpoint, or each stage's last one only
 
 
 class Leaderboard(_Strict):

@@ -1,22 +1,96 @@
 """`fleming eval`: evaluate a model or checkpoint on benchmarks through Inspect."""
 from __future__ import annotations
 
-import click
+import os
+import re
+from pathlib import Path
+from typing import Any
 
-from fleming.errors import StageError
-from fleming.models import check_model_spec
-from fleming.plugin_manager import load_registry
+import click
+from rich.console import Console
+from rich.table import Table
+
+from fleming.errors import RecipeError
+from fleming.evaluation import EvalRow, EvalTarget, check_rows, evaluate, task_makers, write_summary
+from fleming.models import check_model_spec, resolve_model
+
+
+def _task_args(pairs: tuple[str, ...], benchmarks: list[str]) -> dict[str, dict[str, Any]]:
+    """Parse ``-T key=value`` (every benchmark) and ``-T bench.key=value`` (one benchmark)."""
+    import yaml
+
+    out: dict[str, dict[str, Any]] = {b: {} for b in benchmarks}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise RecipeError(f"-T {pair!r}: expected key=value or benchmark.key=value")
+        parsed = yaml.safe_load(value) if value else ""
+        bench, dot, name = key.partition(".")
+        if dot:
+            if bench not in out:
+                raise RecipeError(f"-T {pair!r}: '{bench}' is not among the benchmarks being run "
+                                  f"({', '.join(benchmarks)})")
+            out[bench][name] = parsed
+        else:
+            for b in out:
+                out[b][key] = parsed
+    return out
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"
+
+
+def _fmt(value: float | None, err: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f} ± {err:.3f}" if err is not None else f"{value:.3f}"
+
+
+def print_rows(rows: list[EvalRow], console: Console) -> None:
+    """Print strict and lenient accuracy (never mixed) per model × benchmark."""
+    table = Table(title="evaluation (strict = the <answer> tag; lenient = last option letter, reported apart)")
+    for col in ("model", "benchmark", "n", "strict acc", "lenient acc", "no answer", "status"):
+        table.add_column(col, justify="right" if col in ("n",) else "left")
+    for r in rows:
+        table.add_row(r.label, r.benchmark, str(r.samples), _fmt(r.strict, r.strict_stderr),
+                      _fmt(r.lenient, r.lenient_stderr), "—" if r.no_answer is None else f"{r.no_answer:.3f}",
+                      r.status)
+    console.print(table)
 
 
 @click.command("eval")
 @click.argument("model")
-@click.option("--benchmarks", default="med9", show_default=True, help="Comma-separated benchmark names.")
-@click.option("--limit", type=click.IntRange(min=1), help="Evaluate at most N items per benchmark.")
-def eval_command(model: str, benchmarks: str, limit: int | None) -> None:
+@click.option("--benchmarks", default="med9", show_default=True,
+              help="Comma-separated benchmark names; suites (med9) are expanded.")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate the first N items of each benchmark.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of uniform JSONL benchmark files "
+              "(default: $FLEMING_DATA_DIR; without one, the benchmarks' hub ids are used).")
+@click.option("--log-dir", type=click.Path(file_okay=False),
+              help="Where Inspect logs go (default: runs/<model>/eval, which `fleming leaderboard` reads).")
+@click.option("--backend", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True)
+@click.option("--max-tokens", type=click.IntRange(min=1), help="Generation budget per answer.")
+@click.option("--label", help="Display name of the model in tables (default: the model argument).")
+@click.option("-T", "task_arg", multiple=True, metavar="[BENCH.]KEY=VALUE", help="Task argument (repeatable).")
+@click.option("-M", "model_arg", multiple=True, metavar="KEY=VALUE", help="Inspect model argument (repeatable).")
+def eval_command(model: str, benchmarks: str, limit: int | None, data_dir: str | None, log_dir: str | None,
+                 backend: str, max_tokens: int | None, label: str | None, task_arg: tuple[str, ...],
+                 model_arg: tuple[str, ...]) -> None:
     """Evaluate MODEL (alias, checkpoint folder or hub id) on the named benchmarks."""
-    check_model_spec(model)
-    _, registry = load_registry()
-    for name in (b.strip() for b in benchmarks.split(",") if b.strip()):
-        registry.get("benchmarks", name)
-    raise StageError("no evaluation backend is installed yet: benchmarks resolve, but the Inspect "
-                     "evaluation runner is not part of this version")
+    from fleming.tasks import expand_benchmarks
+
+    check_model_spec(model, Path.cwd())
+    names = expand_benchmarks(benchmarks)
+    targs = _task_args(task_arg, names)
+    margs = {k: v for k, v in ((p.split("=", 1) + [""])[:2] for p in model_arg)}
+    console = Console(stderr=True)
+    resolved = resolve_model(model, Path.cwd(), status=lambda m: console.print(f"[dim]{m}[/]"))
+    target = EvalTarget(label=label or model, path=resolved.path, stage="base", stage_index=0)
+    out = Path(log_dir) if log_dir else Path("runs") / _slug(target.label) / "eval"
+    makers = task_makers(names, data_dir or os.environ.get("FLEMING_DATA_DIR"), targs)
+    rows = evaluate([target], makers, out, limit=limit, backend=backend, model_args=margs,  # type: ignore[arg-type]
+                    max_tokens=max_tokens, status=lambda m: console.print(f"[dim]{m}[/]"))
+    write_summary(rows, out / "summary.json")
+    print_rows(rows, Console())
+    check_rows(rows)
+    click.echo(f"logs: {out}  (build the site with: fleming leaderboard {out})")

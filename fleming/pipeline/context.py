@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +22,7 @@ from fleming.recipe import LoadedRecipe
 from fleming.types import Checkpoint
 
 T = TypeVar("T")
+ANNOUNCED = "announced.jsonl"
 log = logging.getLogger("fleming")
 
 
@@ -75,6 +77,15 @@ class StageContext:
         path = self.dir / "checkpoints"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def announce(self, checkpoint: Checkpoint) -> None:
+        """Record a checkpoint a trainer saved (``checkpoints/announced.jsonl``, kept across a killed run, is
+        what the eval stage evaluates), then tell every plugin through the ``checkpoint_saved`` hook."""
+        record = {"path": str(checkpoint.path), "stage": checkpoint.stage, "step": checkpoint.step,
+                  "metrics": dict(checkpoint.metrics or {})}
+        with open(self.checkpoints_dir / ANNOUNCED, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, default=str) + "\n")
+        self.run.announce_checkpoint(checkpoint)
 
     def log(self, message: str) -> None:
         """Print a line under the stage's name."""

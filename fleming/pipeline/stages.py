@@ -6,6 +6,7 @@ A stage exists in a run only when the recipe asks for it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from fleming.errors import StageError
 from fleming.items import jsonl_text, read_items, write_items, write_rejects
 from fleming.mixing import mix_items
 from fleming.models import resolve_model
-from fleming.pipeline.context import StageContext
+from fleming.evaluation import EvalTarget, TaskMaker, benchmark_makers, check_rows, evaluate, write_summary
+from fleming.pipeline.context import ANNOUNCED, StageContext
 from fleming.pipeline.rundir import atomic_write_json, atomic_write_text
 from fleming.protocols import TrainJob
 from fleming.recipe import Recipe
@@ -77,7 +79,20 @@ def plan(recipe: Recipe) -> list[Stage]:
             stages.append(Stage(f"rl-{st.name}", (model_from, *upstream), cfg, run_rl_stage,
                                 ("rl.trainer", "rl.rewards", f"rl.stages[{i}].")))
             model_from = f"rl-{st.name}"
+    trained = tuple(s.name for s in stages if s.run in (run_cold_start, run_rl_stage))
+    if recipe.eval:
+        extra = ("mix",) if any(s.name == "mix" for s in stages) else ()
+        cfg = {"eval": recipe.eval.model_dump(), "data_dir": _eval_data_dir(recipe), "stages": list(trained)}
+        stages.append(Stage("eval", ("model", *trained, *extra), cfg, run_eval, ("eval.",)))
+    if recipe.leaderboard:
+        if not recipe.eval:
+            raise StageError("leaderboard is set but there is no eval section to build it from")
+        stages.append(Stage("leaderboard", ("eval",), recipe.leaderboard.model_dump(), run_leaderboard))
     return stages
+
+
+def _eval_data_dir(recipe: Recipe) -> str | None:
+    return recipe.eval.data_dir if recipe.eval and recipe.eval.data_dir else os.environ.get("FLEMING_DATA_DIR")
 
 
 def _dump(comps: Sequence[Any]) -> list[dict[str, Any]]:
@@ -260,7 +275,7 @@ def run_cold_start(ctx: StageContext) -> None:
     trainer = ctx.run.build("trainers", "cold_start.trainer", cs.trainer)
     job = TrainJob(kind="sft", model_path=_model_path(ctx, ctx.inputs[0]), items=explained,
                    output_dir=ctx.checkpoints_dir, seed=ctx.seed, stage=ctx.stage,
-                   announce=ctx.run.announce_checkpoint, notes=ctx.notes)
+                   announce=ctx.announce, notes=ctx.notes)
     _finish_training(ctx, trainer.train(job, ctx))
     ctx.counts.update(sft_items=len(explained), rejected=len(rejects))
 
@@ -297,7 +312,7 @@ def run_rl_stage(ctx: StageContext) -> None:
         job = TrainJob(kind="grpo", model_path=model_path, items=selection.items,
                        output_dir=ctx.checkpoints_dir / f"round-{round_}", seed=ctx.seed + round_,
                        stage=ctx.stage, rewards=rewards, curriculum=curriculum, rollouts=rollouts,
-                       max_steps=st.max_steps, announce=ctx.run.announce_checkpoint, notes=ctx.notes)
+                       max_steps=st.max_steps, announce=ctx.announce, notes=ctx.notes)
         last = trainer.train(job, ctx)
         model_path = str(last.path)
         decisions.append(decision)
@@ -306,3 +321,72 @@ def run_rl_stage(ctx: StageContext) -> None:
         raise StageError(f"rl.stages[{index}].curriculum: '{st.curriculum.plugin}' selected nothing to train on")
     _finish_training(ctx, last)
     ctx.counts.update(rounds=len([d for d in decisions if "items" in d]), pool=len(pool))
+
+
+# ---------------------------------------------------------------- evaluation
+
+def _announced(stage_dir: Path) -> list[dict[str, Any]]:
+    """The checkpoints a training stage announced, in order, without repeats, that still exist."""
+    path = stage_dir / "checkpoints" / ANNOUNCED
+    seen: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                if Path(rec["path"]).is_dir():
+                    seen[rec["path"]] = rec
+    return list(seen.values())
+
+
+def eval_targets(ctx: StageContext) -> list[EvalTarget]:
+    """The base model and every checkpoint of every training stage (or each stage's last one)."""
+    run, recipe = ctx.run, ctx.run.loaded.recipe
+    base = json.loads((run.run_dir / "model" / "model.json").read_text(encoding="utf-8"))
+    targets = [EvalTarget(label=recipe.model, path=base["path"], run=run.name, stage="base", stage_index=0,
+                          step=0, final=True)]
+    for index, stage in enumerate(ctx.config["stages"], start=1):
+        folder = run.run_dir / stage
+        final = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        announced = _announced(folder)
+        final_step = final.get("step")
+        last_final = max((i for i, r in enumerate(announced) if r.get("step") == final_step), default=None)
+        if recipe.eval.checkpoints == "final" or last_final is None:  # type: ignore[union-attr]
+            announced, last_final = [{"path": final["path"], "step": final_step}], 0
+        for i, rec in enumerate(announced):
+            step = rec.get("step")
+            label = f"{run.name}/{stage}" + ("" if i == last_final else f"@{step}")
+            targets.append(EvalTarget(label=label, path=rec["path"], run=run.name, stage=stage,
+                                      stage_index=index, step=step, final=i == last_final))
+    return targets
+
+
+def run_eval(ctx: StageContext) -> None:
+    """Evaluate the base model and every checkpoint on the recipe's benchmarks (Inspect ``eval_set``)."""
+    from fleming.cli.eval_cmd import print_rows
+
+    ev = ctx.run.loaded.recipe.eval
+    assert ev is not None
+    makers: list[TaskMaker] = []
+    for i, spec in enumerate(ev.benchmarks):
+        bench = ctx.run.build("benchmarks", f"eval.benchmarks[{i}]", spec)
+        makers += benchmark_makers(bench, spec.plugin, ctx.config["data_dir"], ctx.run.run_dir)
+    targets = eval_targets(ctx)
+    display = "rich" if ctx.run.show_progress else "none"
+    rows = evaluate(targets, makers, ctx.dir / "logs", limit=ev.limit, backend=ev.backend,
+                    max_tokens=ev.max_tokens, display=display, status=ctx.log)
+    write_summary(rows, ctx.dir / "summary.json")
+    print_rows(rows, ctx.run.console)
+    check_rows(rows)
+    ctx.run.pm.hook.eval_finished(results=rows, run=ctx.run)
+    ctx.counts.update(models=len(targets), benchmarks=len(makers), logs=len(rows),
+                      failed=sum(r.status != "success" for r in rows))
+
+
+def run_leaderboard(ctx: StageContext) -> None:
+    """Build the run's static HTML leaderboard from its evaluation logs."""
+    from fleming.leaderboard import build_site
+
+    index = build_site([ctx.run.run_dir / "eval"], ctx.dir / "site",
+                       title=ctx.run.loaded.recipe.leaderboard.title)  # type: ignore[union-attr]
+    ctx.notes["index"] = str(index)
+    ctx.log(f"leaderboard: {index.resolve().as_uri()}")

@@ -1,0 +1,181 @@
+"""Evaluate models and checkpoints on benchmarks with Inspect's ``eval_set``.
+
+One ``EvalTarget`` is a model to evaluate (the base model, or one checkpoint of one stage of a run); each
+target × benchmark becomes one Inspect task whose log is tagged in ``eval.metadata["fleming"]`` with the run,
+stage, step and display label (every local checkpoint reads ``hf/<label>`` to Inspect, so the tag, not the
+model name, says which checkpoint a log belongs to). ``eval_set`` skips work whose log already succeeded,
+so a re-run evaluates only the new checkpoints.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+from fleming.errors import MissingDependencyError, StageError
+
+Backend = Literal["hf", "vllm"]
+
+
+@dataclass(frozen=True)
+class EvalTarget:
+    """A model to evaluate: where it is, and what it is in its run (stage order, step, last of its stage)."""
+
+    label: str
+    path: str
+    run: str | None = None
+    stage: str | None = None
+    stage_index: int = 0
+    step: int | None = None
+    final: bool = True
+
+    def tag(self) -> dict[str, Any]:
+        """Return the ``eval.metadata["fleming"]`` record of this target's logs."""
+        return {"run": self.run, "stage": self.stage, "stage_index": self.stage_index, "step": self.step,
+                "final": self.final, "model": self.label, "model_path": self.path}
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One finished (or failed) target × benchmark evaluation."""
+
+    label: str
+    benchmark: str
+    status: str
+    samples: int
+    strict: float | None
+    strict_stderr: float | None
+    lenient: float | None
+    lenient_stderr: float | None
+    no_answer: float | None
+    log: str
+    tag: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def inspect_model(target: EvalTarget, backend: Backend = "hf", **model_args: Any) -> Any:
+    """Return the Inspect model for a target: ``hf/<label>`` (greedy, batched) or ``vllm/<path>``."""
+    from inspect_ai.model import get_model
+
+    if backend == "vllm":
+        try:
+            import vllm  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError("the vllm evaluation backend needs vLLM: "
+                                         "pip install 'fleming-med[vllm]' (GPU machines)") from exc
+        return get_model(f"vllm/{target.path}", **model_args)
+    args = {"model_path": target.path, "do_sample": False, **model_args}
+    if "device" not in args:
+        args["device"] = _default_device()
+    return get_model(f"hf/{target.label}", **args)
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+TaskMaker = tuple[str, Callable[[], Any]]  # (benchmark name, a function returning a fresh Inspect task)
+
+
+def task_makers(benchmarks: Sequence[str], data_dir: str | None = None,
+                task_args: Mapping[str, Mapping[str, Any]] | None = None) -> list[TaskMaker]:
+    """Return makers for fleming's own benchmarks (by name, suites already expanded)."""
+    from fleming.tasks import load_task
+
+    return [(name, partial(load_task, name, data_dir=data_dir, **dict((task_args or {}).get(name, {}))))
+            for name in benchmarks]
+
+
+def benchmark_makers(bench: Any, name: str, data_dir: str | None, run_dir: Path | None) -> list[TaskMaker]:
+    """Return makers for a benchmark plugin: a suite (``members``) expands to its members; a benchmark
+    whose ``task`` takes ``run_dir`` (the run's held-out items) is given the run folder."""
+    members = getattr(bench, "members", None)
+    if members:
+        return task_makers(list(members), data_dir)
+    kwargs: dict[str, Any] = {}
+    if "run_dir" in inspect.signature(bench.task).parameters:
+        kwargs["run_dir"] = run_dir
+    folder = Path(data_dir) if data_dir else None
+    return [(name, lambda: bench.task(folder, None, **kwargs))]
+
+
+def build_tasks(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], backend: Backend = "hf",
+                model_args: Mapping[str, Any] | None = None, max_tokens: int | None = None) -> list[Any]:
+    """Return one Inspect task per target × benchmark, each with its model and its ``fleming`` tag
+    (``max_tokens`` overrides every task's generation budget)."""
+    from inspect_ai import task_with
+    from inspect_ai.model import GenerateConfig
+
+    tasks = []
+    for target in targets:
+        model = inspect_model(target, backend, **dict(model_args or {}))
+        for name, make in makers:
+            task = make()
+            metadata = {**(task.metadata or {}), "fleming": {**target.tag(), "benchmark": name}}
+            config = task.config.merge(GenerateConfig(max_tokens=max_tokens)) if max_tokens else task.config
+            tasks.append(task_with(task, model=model, metadata=metadata, config=config))
+    return tasks
+
+
+def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir: Path, *,
+             limit: int | None = None, backend: Backend = "hf", model_args: Mapping[str, Any] | None = None,
+             max_tokens: int | None = None, display: str = "rich",
+             status: Callable[[str], None] | None = None) -> list[EvalRow]:
+    """Run every target on every benchmark (skipping logs that already succeeded) and return the rows."""
+    from inspect_ai import eval_set
+
+    if not targets or not makers:
+        return []
+    log_dir.mkdir(parents=True, exist_ok=True)
+    tasks = build_tasks(targets, makers, backend=backend, model_args=model_args, max_tokens=max_tokens)
+    if status:
+        status(f"evaluating {len(targets)} model(s) on {len(makers)} benchmark(s)"
+               + (f", first {limit} items each" if limit else "") + f"; logs in {log_dir}")
+    _, logs = eval_set(tasks, log_dir=str(log_dir), limit=limit, max_tasks=1, display=display,  # type: ignore[arg-type]
+                       retry_attempts=1, log_dir_allow_dirty=True, fail_on_error=0.5)
+    return [row_from_log(log) for log in logs]
+
+
+def _metric(log: Any, score: str, metric: str) -> float | None:
+    for s in (log.results.scores if log.results else []):
+        if s.name == score and metric in s.metrics:
+            return float(s.metrics[metric].value)
+    return None
+
+
+def row_from_log(log: Any) -> EvalRow:
+    """Summarise one Inspect log (header only is enough)."""
+    tag = dict((log.eval.metadata or {}).get("fleming", {}))
+    benchmark = tag.get("benchmark") or log.eval.task.split("/")[-1]
+    samples = log.results.completed_samples if log.results else 0
+    return EvalRow(label=tag.get("model") or log.eval.model, benchmark=benchmark, status=log.status,
+                   samples=samples, strict=_metric(log, "strict", "accuracy"),
+                   strict_stderr=_metric(log, "strict", "stderr"), lenient=_metric(log, "lenient", "accuracy"),
+                   lenient_stderr=_metric(log, "lenient", "stderr"), no_answer=_metric(log, "no_answer", "mean"),
+                   log=str(log.location), tag=tag, error=log.error.message if log.error else None)
+
+
+def write_summary(rows: Sequence[EvalRow], path: Path) -> None:
+    """Write the rows as JSON (the run's ``eval/summary.json``)."""
+    from fleming.pipeline.rundir import atomic_write_json
+
+    atomic_write_json(path, [asdict(r) for r in rows])
+
+
+def read_summary(path: Path) -> list[dict[str, Any]]:
+    """Read a summary written by `write_summary`."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def check_rows(rows: Sequence[EvalRow]) -> None:
+    """Raise a one-line StageError if every evaluation failed (some failures are reported, not raised)."""
+    if rows and all(r.status != "success" for r in rows):
+        first = rows[0]
+        raise StageError(f"evaluation failed for every task; first: {first.label} on {first.benchmark}: "
+                         f"{' '.join((first.error or first.status).split())[:300]}")
