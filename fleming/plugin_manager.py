@@ -23,6 +23,7 @@ from fleming.suggest import did_you_mean
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "fleming.plugins.jsonl_source",
+    "fleming.plugins.benchmarks",
 )
 
 KINDS: dict[str, str] = {

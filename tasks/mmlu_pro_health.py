@@ -1,0 +1,16 @@
+"""MMLU-Pro health: 818 test questions with 3-10 options; subject = ``src`` (original MMLU subject)."""
+from __future__ import annotations
+
+from inspect_ai import Task, task
+
+from fleming.tasks._mcq import mcq_task, registry_name
+from fleming.tasks._mmlu_pro import spec
+
+SPEC = spec("health")
+
+
+@task(name=registry_name("mmlu_pro_health"))
+def mmlu_pro_health(data_dir: str | None = None, data_file: str | None = None, shuffle_seed: int | None = None,
+                    max_tokens: int = 1024) -> Task:
+    """MMLU-Pro health (818 questions), accuracy per source subject."""
+    return mcq_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens)
