@@ -23,6 +23,9 @@ from fleming.suggest import did_you_mean
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "fleming.plugins.jsonl_source",
+    "fleming.plugins.icd10cm_source",
+    "fleming.plugins.drug_names_source",
+    "fleming.plugins.edge_table_source",
     "fleming.plugins.benchmarks",
 )
 
