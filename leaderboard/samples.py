@@ -1,0 +1,112 @@
+"""Read one log's samples into small views for the per-sample pages (question, options, reasoning, scores).
+
+Samples are streamed from the log (Inspect's ``read_eval_log_samples``), at most `limit` of them; long
+texts are cut to `max_chars` with a note of how much was left out, so no page grows without bound.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+SCORE_KEYS = ("strict", "lenient", "no_answer")
+
+
+@dataclass(frozen=True)
+class Text:
+    """A possibly shortened text: what is shown and how many characters were cut."""
+
+    shown: str
+    cut: int = 0
+
+
+@dataclass
+class SampleView:
+    """What a sample page shows of one sample."""
+
+    id: str
+    epoch: int
+    question: Text
+    options: list[tuple[str, str]]
+    target: str
+    answer: str | None
+    scores: dict[str, Any]
+    completion: Text
+    subject: str = ""
+    source: str = ""
+    error: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def clip(text: str, max_chars: int) -> Text:
+    """Keep the first `max_chars` characters of `text`."""
+    return Text(text) if len(text) <= max_chars else Text(text[:max_chars], len(text) - max_chars)
+
+
+def _message_text(content: Any) -> str:
+    """The text of a message's content (a string or a list of content parts)."""
+    if isinstance(content, str):
+        return content
+    return "\n".join(getattr(part, "text", "") or "" for part in content or [])
+
+
+def _question(sample: Any) -> str:
+    """The prompt the model saw: the input string, or the last user message of a chat input."""
+    if isinstance(sample.input, str):
+        return sample.input
+    users = [m for m in sample.input if getattr(m, "role", "") == "user"] or list(sample.input)
+    return _message_text(users[-1].content) if users else ""
+
+
+def _options(sample: Any) -> list[tuple[str, str]]:
+    """Letter and text of each option, from the metadata (dict or list with letters) or the choices."""
+    meta = sample.metadata or {}
+    options = meta.get("options")
+    if isinstance(options, dict):
+        return [(str(k), str(v)) for k, v in options.items()]
+    if isinstance(options, list):
+        letters = list(meta.get("letters") or "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        return [(str(letters[i]) if i < len(letters) else str(i + 1), str(v)) for i, v in enumerate(options)]
+    return [(chr(65 + i), str(c)) for i, c in enumerate(sample.choices or [])]
+
+
+def _scores(sample: Any) -> tuple[dict[str, Any], str | None]:
+    """The strict / lenient / no-answer values and the parsed answer of the fleming scorer."""
+    scores = sample.scores or {}
+    chosen = next((s for s in scores.values() if isinstance(s.value, dict) and "strict" in s.value), None)
+    if chosen is None and scores:
+        chosen = next(iter(scores.values()))
+    if chosen is None:
+        return {}, None
+    value = chosen.value if isinstance(chosen.value, dict) else {"score": chosen.value}
+    return dict(value), (str(chosen.answer) if chosen.answer is not None else None)
+
+
+def view(sample: Any, max_chars: int) -> SampleView:
+    """Build the view of one Inspect sample."""
+    meta = sample.metadata or {}
+    scores, answer = _scores(sample)
+    target = sample.target if isinstance(sample.target, str) else ", ".join(sample.target)
+    completion = sample.output.completion if sample.output is not None else ""
+    return SampleView(
+        id=str(meta.get("id", sample.id)), epoch=int(sample.epoch or 1), question=clip(_question(sample), max_chars),
+        options=[(k, clip(v, max_chars // 4).shown) for k, v in _options(sample)], target=str(target),
+        answer=answer, scores=scores, completion=clip(completion or "", max_chars),
+        subject=str(meta.get("subject") or ""), source=str(meta.get("source") or ""),
+        error=" ".join(str(sample.error.message).split()) if sample.error else None,
+    )
+
+
+def read_samples(log_path: str, limit: int, max_chars: int) -> Iterator[SampleView]:
+    """Yield views of the first `limit` samples of the log at `log_path` (incomplete logs too)."""
+    from inspect_ai.log import read_eval_log_samples
+
+    stream = read_eval_log_samples(log_path, all_samples_required=False, resolve_attachments=True,
+                                   exclude_fields={"events", "messages", "store"})
+    try:
+        for i, sample in enumerate(stream):
+            if i >= limit:
+                break
+            yield view(sample, max_chars)
+    finally:
+        stream.close()
