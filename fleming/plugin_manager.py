@@ -27,6 +27,15 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fleming.plugins.drug_names_source",
     "fleming.plugins.edge_table_source",
     "fleming.plugins.benchmarks",
+    "fleming.plugins.medqa_source",
+    "fleming.plugins.medmcqa_source",
+    "fleming.plugins.pubmedqa_source",
+    "fleming.plugins.cmexam_source",
+    "fleming.plugins.hf_dataset_source",
+    "fleming.plugins.structure_filter",
+    "fleming.plugins.dedup_filter",
+    "fleming.plugins.decontaminate_filter",
+    "fleming.plugins.phi_filter",
 )
 
 KINDS: dict[str, str] = {
