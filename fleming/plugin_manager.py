@@ -23,6 +23,8 @@ from fleming.suggest import did_you_mean
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "fleming.plugins.jsonl_source",
+    "fleming.plugins.hpo_source",
+    "fleming.plugins.kg_synth",
     "fleming.plugins.icd10cm_source",
     "fleming.plugins.drug_names_source",
     "fleming.plugins.edge_table_source",

@@ -1,0 +1,308 @@
+"""Precomputed indices over a knowledge graph for the `kg` synthesizer: made once, then every check is a
+few big-integer bit operations.
+
+* **Disease entities.** Disease nodes joined by ``same_as`` edges (``KnowledgeGraph.union`` adds them
+  from xrefs) form one entity; its findings, NOT annotations, modes, onsets, genes and drugs are the
+  union of its members'. Its name is that of the member with the most phenotype annotations.
+* **Bitsets.** A set of entities is a Python ``int`` whose bit ``i`` stands for entity ``i``.
+  ``has[t]``: entities annotated (with a non-zero frequency) with term ``t`` or a descendant of it.
+* **"Has" and "surely lacks".** With ``ANN(d)`` every phenotype annotation of ``d`` (any frequency,
+  zero included), ``POS(d)`` those whose frequency is unknown or above 0, ``NOT(d)`` its explicit NOT
+  annotations and ``G`` the generic depth (depth = longest ``is_a`` path up to the root):
+
+  - ``d`` *has* ``t`` iff some ``a`` in ``POS(d)`` is ``t`` or a descendant of ``t``;
+  - ``d`` *surely lacks* ``t`` iff it does not have ``t`` and either (explicit) some ``x`` in ``NOT(d)`` is
+    ``t`` or an ancestor of ``t``, or (silent) no ``a`` in ``ANN(d)`` is ``t``, a descendant of ``t``, or an
+    ancestor of ``t`` deeper than ``G`` (an annotation with "Seizure" leaves "Focal seizure" open; one
+    with "Abnormality of the nervous system", depth 2, says nothing about it).
+"""
+from __future__ import annotations
+
+import gc
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from fleming.kg import KnowledgeGraph
+
+# HPO onset classes that exclude each other (Pediatric onset groups three of them, so it is no class)
+ONSET_CLASSES = ("HP:0030674", "HP:0003577", "HP:0003623", "HP:0003593", "HP:0011463", "HP:0003621",
+                 "HP:0003581")
+
+
+def bits_of(x: int) -> list[int]:
+    """Return the indices of the set bits of `x`, ascending."""
+    if x.bit_count() > 48:
+        import numpy as np
+
+        raw = np.frombuffer(x.to_bytes((x.bit_length() + 7) // 8, "little"), dtype=np.uint8)
+        return np.flatnonzero(np.unpackbits(raw, bitorder="little")).tolist()
+    out: list[int] = []
+    while x:
+        low = x & -x
+        out.append(low.bit_length() - 1)
+        x ^= low
+    return out
+
+
+def bitset(indices: Iterable[int]) -> int:
+    """Return the int with bits `indices` set."""
+    buf = bytearray(0)
+    for i in indices:
+        need = (i >> 3) + 1
+        if need > len(buf):
+            buf.extend(bytes(need - len(buf)))
+        buf[i >> 3] |= 1 << (i & 7)
+    return int.from_bytes(buf, "little")
+
+
+def frequency_range(attrs: dict[str, Any] | None) -> tuple[float, float] | None:
+    """Return an annotation's (lo, hi) frequency, from ``frequency_range`` or the point ``frequency``."""
+    if attrs is None:
+        return None
+    rng = attrs.get("frequency_range")
+    if rng is not None:
+        return (float(rng[0]), float(rng[1]))
+    f = attrs.get("frequency")
+    return None if f is None else (float(f), float(f))
+
+
+class KgIndex:
+    """Entities, the is_a hierarchy and per-term entity bitsets of one knowledge graph."""
+
+    def __init__(self, graph: KnowledgeGraph, generic_depth: int = 3) -> None:
+        self.graph = graph
+        self.generic_depth = generic_depth
+        self._parents: dict[str, tuple[str, ...]] = defaultdict(tuple)
+        self._children: dict[str, list[str]] = defaultdict(list)
+        for child, parent, _ in graph.edges("is_a"):
+            self._parents[child] += (parent,)
+            self._children[parent].append(child)
+        self._depth: dict[str, int] = {}
+        self._anc: dict[str, frozenset[str]] = {}
+        self._lacks: dict[str, int] = {}
+        enabled = gc.isenabled()
+        gc.disable()  # ~1 M small objects, all kept: the cyclic collector would only rescan the graph
+        try:
+            self._build_entities()
+            self._build_annotations()
+        finally:
+            if enabled:
+                gc.enable()
+
+    # ------------------------------------------------------------ hierarchy
+    def ancestors(self, term: str) -> frozenset[str]:
+        """Return the strict ancestors of `term` along is_a."""
+        got = self._anc.get(term)
+        if got is None:
+            acc: set[str] = set()
+            for p in self._parents.get(term, ()):
+                acc.add(p)
+                acc |= self.ancestors(p)
+            got = self._anc[term] = frozenset(acc)
+        return got
+
+    def depth(self, term: str) -> int:
+        """Return the length of the longest is_a path from `term` up to a root."""
+        got = self._depth.get(term)
+        if got is None:
+            parents = self._parents.get(term, ())
+            got = self._depth[term] = 1 + max(self.depth(p) for p in parents) if parents else 0
+        return got
+
+    def related(self, a: str, b: str) -> bool:
+        """Return whether one term is the other or an ancestor of it."""
+        return a == b or a in self.ancestors(b) or b in self.ancestors(a)
+
+    # ------------------------------------------------------------ entities
+    def _build_entities(self) -> None:
+        g = self.graph
+        diseases = [n.id for n in g.of_kind("disease")]
+        root = {d: d for d in diseases}
+
+        def find(x: str) -> str:
+            while root[x] != x:
+                root[x] = root[root[x]]
+                x = root[x]
+            return x
+
+        for a, b, _ in g.edges("same_as"):
+            if a in root and b in root:
+                ra, rb = find(a), find(b)
+                if ra != rb:
+                    root[max(ra, rb)] = min(ra, rb)
+        groups: dict[str, list[str]] = defaultdict(list)
+        for d in diseases:
+            groups[find(d)].append(d)
+        self.members: list[tuple[str, ...]] = []
+        self.entity_of: dict[str, int] = {}
+        for members in groups.values():
+            members.sort(key=lambda m: (-len(g.out(m, "has_phenotype")), m))
+            for m in members:
+                self.entity_of[m] = len(self.members)
+            self.members.append(tuple(members))
+        self.size = len(self.members)
+        self.all = (1 << self.size) - 1
+        self.ids = [m[0] for m in self.members]
+        self.names = [display_name(g.label(i)) for i in self.ids]
+        by_prefix: dict[str, list[int]] = defaultdict(list)
+        for e, rep in enumerate(self.ids):
+            by_prefix[rep.split(":", 1)[0]].append(e)
+        self.prefix_bits = {p: bitset(v) for p, v in by_prefix.items()}
+
+    def prefix(self, e: int) -> str:
+        """Return the vocabulary (``OMIM``, ``ORPHA`` ...) of an entity's representative id."""
+        return self.ids[e].split(":", 1)[0]
+
+    def _targets(self, e: int, rel: str) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
+        for m in self.members[e]:
+            for dst, attrs in self.graph.out(m, rel):
+                yield m, dst, attrs
+
+    # ------------------------------------------------------------ annotations
+    def _build_annotations(self) -> None:
+        g = self.graph
+        n = self.size
+        self.pos: list[dict[str, tuple[float, float] | None]] = [{} for _ in range(n)]
+        self.ann: list[dict[str, tuple[float, float] | None]] = [{} for _ in range(n)]
+        self.nots: list[set[str]] = [set() for _ in range(n)]
+        direct_pos: dict[str, list[int]] = defaultdict(list)
+        direct_ann: dict[str, list[int]] = defaultdict(list)
+        direct_not: dict[str, list[int]] = defaultdict(list)
+        for src in g.sources("has_phenotype"):
+            e = self.entity_of.get(src)
+            if e is None:
+                continue
+            pos, ann = self.pos[e], self.ann[e]
+            for dst, attrs in g.out(src, "has_phenotype"):
+                rng = frequency_range(attrs)
+                ann[dst] = rng
+                direct_ann[dst].append(e)
+                if rng is None or rng[1] > 0:
+                    pos[dst] = rng
+                    direct_pos[dst].append(e)
+        for src, dst, _ in g.edges("excludes_phenotype"):
+            e = self.entity_of.get(src)
+            if e is not None:
+                self.nots[e].add(dst)
+                direct_not[dst].append(e)
+        self.n_ann = [len(a) for a in self.ann]
+        self.direct_ann = self._bitsets(direct_ann)
+        self.direct_not = self._bitsets(direct_not)
+        self.has = self._propagate_up(self._bitsets(direct_pos))
+        self.ann_below = self._propagate_up(self.direct_ann)
+
+    def _bitsets(self, lists: dict[str, list[int]]) -> dict[str, int]:
+        """Return key -> bitset of its entity indices."""
+        import numpy as np
+
+        flags = np.zeros(-(-self.size // 8) * 8, dtype=bool)
+        out: dict[str, int] = {}
+        for key, idx in lists.items():
+            if len(idx) < 8:
+                out[key] = sum(1 << i for i in set(idx))
+                continue
+            flags[:] = False
+            flags[idx] = True
+            out[key] = int.from_bytes(np.packbits(flags, bitorder="little").tobytes(), "little")
+        return out
+
+    def source_of(self, e: int, rel: str, dst: str) -> str:
+        """Return the member of entity `e` that has the edge ``member -rel-> dst`` (the path names it)."""
+        members = self.members[e]
+        if len(members) > 1:
+            for m in members:
+                if any(d == dst for d, _ in self.graph.out(m, rel)):
+                    return m
+        return members[0]
+
+    def _propagate_up(self, direct: dict[str, int]) -> dict[str, int]:
+        """Return term -> OR of `direct` over the term and all its descendants (terms with any bit only)."""
+        out: dict[str, int] = {}
+        for t in sorted({*direct, *(a for t in direct for a in self.ancestors(t))}, key=self.depth,
+                        reverse=True):
+            acc = direct.get(t, 0)
+            for c in self._children.get(t, ()):
+                acc |= out.get(c, 0)
+            out[t] = acc
+        return out
+
+    def lacks(self, term: str) -> int:
+        """Return the entities that surely lack `term` (see the module docstring)."""
+        got = self._lacks.get(term)
+        if got is None:
+            anc = self.ancestors(term)
+            block = 0
+            explicit = self.direct_not.get(term, 0)
+            for a in anc:
+                explicit |= self.direct_not.get(a, 0)
+                if self.depth(a) > self.generic_depth:
+                    block |= self.direct_ann.get(a, 0)
+            unsure = self.ann_below.get(term, 0) | block
+            got = self._lacks[term] = self.all & ~self.has.get(term, 0) & (explicit | ~unsure)
+        return got
+
+    def explicit_not(self, e: int, term: str) -> bool:
+        """Return whether entity `e` has a NOT annotation on `term` or one of its ancestors."""
+        nots = self.nots[e]
+        return bool(nots) and (term in nots or not nots.isdisjoint(self.ancestors(term)))
+
+    # ------------------------------------------------------------ other relations
+    def relation_sets(self, rel: str, minimal: bool = False
+                      ) -> tuple[list[frozenset[str]], dict[str, int], dict[str, int]]:
+        """Return each entity's targets of `rel` (only the most specific, if `minimal`); per target, the
+        entities whose target set is exactly that one target; and per target, the entities that have it."""
+        sets: list[frozenset[str]] = []
+        exact: dict[str, list[int]] = defaultdict(list)
+        having: dict[str, list[int]] = defaultdict(list)
+        for e in range(self.size):
+            targets = {dst for _, dst, _ in self._targets(e, rel)}
+            if minimal:
+                targets = {t for t in targets if not any(t in self.ancestors(o) for o in targets)}
+            sets.append(frozenset(targets))
+            if len(targets) == 1:
+                exact[next(iter(targets))].append(e)
+            for t in targets:
+                having[t].append(e)
+        return sets, self._bitsets(exact), self._bitsets(having)
+
+    def onset_classes(self) -> tuple[list[frozenset[str]], dict[str, int]]:
+        """Return each entity's onset classes (``ONSET_CLASSES``; ``?`` for a term in none) and, per class,
+        the entities whose only class it is."""
+        sets: list[frozenset[str]] = []
+        exact: dict[str, list[int]] = defaultdict(list)
+        for e in range(self.size):
+            classes = {self.onset_class(dst) for _, dst, _ in self._targets(e, "onset")}
+            sets.append(frozenset(classes))
+            if len(classes) == 1 and "?" not in classes:
+                exact[next(iter(classes))].append(e)
+        return sets, {c: bitset(v) for c, v in exact.items()}
+
+    def onset_class(self, term: str) -> str:
+        """Return the onset class a term falls in, or ``?``."""
+        if term in ONSET_CLASSES:
+            return term
+        return next((c for c in ONSET_CLASSES if c in self.ancestors(term)), "?")
+
+    def indications(self) -> tuple[list[frozenset[str]], dict[str, int]]:
+        """Return each entity's drugs (``indication`` edges into any member) and each drug's entities."""
+        sets: list[set[str]] = [set() for _ in range(self.size)]
+        for drug, disease, _ in self.graph.edges("indication"):
+            e = self.entity_of.get(disease)
+            if e is not None:
+                sets[e].add(drug)
+        by_drug: dict[str, list[int]] = defaultdict(list)
+        for e, drugs in enumerate(sets):
+            for d in sorted(drugs):
+                by_drug[d].append(e)
+        return [frozenset(s) for s in sets], self._bitsets(by_drug)
+
+
+def display_name(name: str) -> str:
+    """Return a name as an option reads it: ALL-CAPS names (old OMIM titles) in sentence case."""
+    return name[:1] + name[1:].lower() if name.isupper() and len(name) > 3 else name
+
+
+def finding_text(name: str) -> str:
+    """Return a finding's name as it reads inside a sentence ("Seizure" -> "seizure", "EEG ..." kept)."""
+    return name[:1].lower() + name[1:] if len(name) > 1 and name[1].islower() else name
