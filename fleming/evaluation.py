@@ -102,7 +102,7 @@ def benchmark_makers(bench: Any, name: str, data_dir: str | None, run_dir: Path 
     if "run_dir" in inspect.signature(bench.task).parameters:
         kwargs["run_dir"] = run_dir
     folder = Path(data_dir) if data_dir else None
-    return [(name, lambda: bench.task(folder, None, **kwargs))]
+    return [(getattr(bench, "name", name), lambda: bench.task(folder, None, **kwargs))]
 
 
 def build_tasks(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], backend: Backend = "hf",

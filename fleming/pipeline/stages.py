@@ -18,6 +18,7 @@ from fleming.errors import StageError
 from fleming.items import jsonl_text, read_items, write_items, write_rejects
 from fleming.mixing import mix_items
 from fleming.models import resolve_model
+from fleming.formats import write_training_shapes
 from fleming.evaluation import EvalTarget, TaskMaker, benchmark_makers, check_rows, evaluate, write_summary
 from fleming.pipeline.context import ANNOUNCED, StageContext
 from fleming.pipeline.rundir import atomic_write_json, atomic_write_text
@@ -249,6 +250,7 @@ def run_mix(ctx: StageContext) -> None:
     result = mix_items(items, recipe.data.mix, recipe.seed)
     write_items(ctx.dir, result.train, "train")
     write_items(ctx.dir, result.heldout, "heldout")
+    write_training_shapes(ctx.dir, "train", result.train)
     write_rejects(ctx.dir, result.unused, "unused")
     ctx.counts.update(train=len(result.train), heldout=len(result.heldout), unused=len(result.unused))
     ctx.notes["mix"] = result.notes
