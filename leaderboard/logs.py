@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -23,7 +23,7 @@ from fleming.errors import DataError
 
 COLUMNS = ("run", "stage", "stage_index", "step", "final", "model", "benchmark", "strict", "strict_stderr",
            "lenient", "lenient_stderr", "no_answer", "samples", "log", "status", "error", "task", "model_key",
-           "model_path", "total_samples", "created", "has_meta")
+           "model_path", "total_samples", "created", "has_meta", "strict_by_subject")
 TASK_PREFIX = "fleming/"
 
 
@@ -66,6 +66,7 @@ class LogRow:
     total_samples: int | None = None
     created: str = ""
     has_meta: bool = False
+    strict_by_subject: dict[str, float] = field(default_factory=dict)
 
 
 def default_sources(cwd: Path | None = None) -> list[Path]:
@@ -118,7 +119,8 @@ def read_row(path: Path, run_hint: str | None = None) -> LogRow:
     try:
         log = read_eval_log(str(path), header_only=True)
     except Exception as exc:  # any parse failure: list the file with the reason
-        return LogRow(log=str(path), status="unreadable", error=_one_line(f"{type(exc).__name__}: {exc}"))
+        return LogRow(log=str(path), status="unreadable",
+                      error=_one_line(f"not a readable Inspect log ({type(exc).__name__}: {exc})"))
     spec = log.eval
     row = LogRow(log=str(path), status=str(log.status), task=spec.task, created=str(spec.created or ""),
                  benchmark=spec.task.removeprefix(TASK_PREFIX))
@@ -166,6 +168,8 @@ def _apply_scores(row: LogRow, scores: Sequence[Any]) -> None:
         metrics = {name: _number(m.value) for name, m in score.metrics.items()}
         if score.name == "strict":
             row.strict, row.strict_stderr = metrics.get("accuracy"), metrics.get("stderr")
+            row.strict_by_subject = {str(m.name): metrics[key] for key, m in score.metrics.items()
+                                     if getattr(m, "group", None) and metrics[key] is not None}
         elif score.name == "lenient":
             row.lenient, row.lenient_stderr = metrics.get("accuracy"), metrics.get("stderr")
         elif score.name == "no_answer":

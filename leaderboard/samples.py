@@ -30,6 +30,7 @@ class SampleView:
     options: list[tuple[str, str]]
     target: str
     answer: str | None
+    lenient_answer: str | None
     scores: dict[str, Any]
     completion: Text
     subject: str = ""
@@ -70,28 +71,29 @@ def _options(sample: Any) -> list[tuple[str, str]]:
     return [(chr(65 + i), str(c)) for i, c in enumerate(sample.choices or [])]
 
 
-def _scores(sample: Any) -> tuple[dict[str, Any], str | None]:
-    """The strict / lenient / no-answer values and the parsed answer of the fleming scorer."""
+def _scores(sample: Any) -> tuple[dict[str, Any], str | None, str | None]:
+    """The fleming scorer's strict / lenient / no-answer values, its parsed answer and its lenient answer."""
     scores = sample.scores or {}
     chosen = next((s for s in scores.values() if isinstance(s.value, dict) and "strict" in s.value), None)
     if chosen is None and scores:
         chosen = next(iter(scores.values()))
     if chosen is None:
-        return {}, None
+        return {}, None, None
     value = chosen.value if isinstance(chosen.value, dict) else {"score": chosen.value}
-    return dict(value), (str(chosen.answer) if chosen.answer is not None else None)
+    lenient = (chosen.metadata or {}).get("lenient_answer")
+    return dict(value), (str(chosen.answer) if chosen.answer else None), (str(lenient) if lenient else None)
 
 
 def view(sample: Any, max_chars: int) -> SampleView:
     """Build the view of one Inspect sample."""
     meta = sample.metadata or {}
-    scores, answer = _scores(sample)
+    scores, answer, lenient = _scores(sample)
     target = sample.target if isinstance(sample.target, str) else ", ".join(sample.target)
     completion = sample.output.completion if sample.output is not None else ""
     return SampleView(
         id=str(meta.get("id", sample.id)), epoch=int(sample.epoch or 1), question=clip(_question(sample), max_chars),
         options=[(k, clip(v, max_chars // 4).shown) for k, v in _options(sample)], target=str(target),
-        answer=answer, scores=scores, completion=clip(completion or "", max_chars),
+        answer=answer, lenient_answer=lenient, scores=scores, completion=clip(completion or "", max_chars),
         subject=str(meta.get("subject") or ""), source=str(meta.get("source") or ""),
         error=" ".join(str(sample.error.message).split()) if sample.error else None,
     )

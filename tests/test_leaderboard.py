@@ -107,14 +107,15 @@ def build_logs(root: Path) -> dict[str, Any]:
             meta = {"run": run, "stage": stage, "stage_index": index, "step": step, "final": final,
                     "model": f"{run} {stage}" + (f" step {step}" if step is not None else ""),
                     "model_path": f"/ckpt/{run}/{stage}/{step}"}
-            per_dir.setdefault(root / "runs" / run / "eval" / stage, []).append(_task(bench, outs, meta, questions))
+            folder = root / "runs" / run / "eval" / (stage if run == "alpha" else "")  # alpha: logs in subfolders
+            per_dir.setdefault(folder, []).append(_task(bench, outs, meta, questions))
     plain = [_plan(2), _plan(1)]
     per_dir[root / "plain"] = [_task("medqa", outs, None) for outs in plain]
     broken = _task("pubmedqa", ["<answer>A</answer>"], {"run": "alpha", "stage": "rl-stage2", "stage_index": 3,
                                                          "step": 15, "final": False, "model": "alpha broken"})
     per_dir[root / "runs" / "alpha" / "eval" / "rl-stage2"].append(broken)
     for folder, tasks in per_dir.items():
-        inspect_eval(tasks, log_dir=str(folder), display="none", max_samples=1, max_tasks=8)
+        inspect_eval(tasks, log_dir=str(folder), display="none", max_samples=1, max_tasks=16, log_realtime=False)
     return {"expected": expected, "plain": [_expected(o) for o in plain]}
 
 
@@ -275,6 +276,31 @@ def test_no_external_urls_outside_the_reference_block(site: Path) -> None:
     assert (site / "static" / "style.css").is_file()
 
 
+def test_a_stage_without_final_checkpoint_uses_its_latest_step(logs: dict[str, Any]) -> None:
+    from fleming.leaderboard import collect
+    from fleming.leaderboard.tables import stage_tables
+
+    df = collect([logs["root"] / "runs" / "beta"])
+    df.loc[df["stage"] == "rl-stage2", "final"] = False
+    table = stage_tables(df, {})[0].matrix
+    last = table.rows[-1]
+    assert (table.rows[-1].sub, last.cells["medqa"].note) == ("rl-stage2", "no final checkpoint; step 10")
+    assert last.cells["pubmedqa"].value == pytest.approx(logs["expected"][("beta", "pubmedqa", "rl-stage2", 10)]["strict"])
+
+
+def test_unreadable_logs_are_listed(logs: dict[str, Any], tmp_path: Path) -> None:
+    from fleming.leaderboard import build_site, collect
+
+    folder = tmp_path / "mixed"
+    shutil.copytree(logs["root"] / "plain", folder)
+    (folder / "2026-01-01T00-00-00+00-00_medqa_broken.eval").write_bytes(b"not a zip")
+    df = collect([folder])
+    bad = df[df["status"] == "unreadable"]
+    assert len(df) == 3 and len(bad) == 1 and bad["error"].iloc[0].startswith("not a readable Inspect log")
+    html = build_site([folder], tmp_path / "site").read_text(encoding="utf-8")
+    assert "not a readable Inspect log" in html[html.index('id="table-failed"'):]
+
+
 def test_sample_pages_are_paginated_and_capped(logs: dict[str, Any], tmp_path: Path) -> None:
     from fleming.leaderboard import build_site
 
@@ -384,3 +410,36 @@ def test_site_renders_in_headless_chromium(site: Path, tmp_path: Path) -> None:
             assert (tmp_path / "index.png").stat().st_size > 10_000
         finally:
             browser.close()
+
+
+def test_real_benchmark_task_log(benchmarks_dir: Path, tmp_path: Path) -> None:
+    """A log of the real fleming/medqa task: name, subjects, prompt and answers reach the site."""
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.model import ModelOutput, ModelUsage, get_model
+
+    from markupsafe import escape
+
+    from fleming.leaderboard import build_site, collect
+    from fleming.tasks import load_task
+
+    def output(text: str) -> ModelOutput:
+        o = ModelOutput.from_content("mockllm/model", text)
+        o.usage = ModelUsage(input_tokens=5, output_tokens=5, total_tokens=10)
+        return o
+
+    first = json.loads((benchmarks_dir / "medqa_usmle_4opt_test.jsonl").open(encoding="utf-8").readline())
+    replies = [f"<answer>{first['answer']}</answer>", f"So {SCRIPT}. Answer: C", "no idea"]
+    meta = {"run": "real", "stage": "base", "stage_index": 0, "step": None, "final": True,
+            "model": "smollm2", "model_path": "/models/smollm2"}
+    model = get_model("mockllm/model", custom_outputs=[output(r) for r in replies], memoize=False)
+    inspect_eval(load_task("medqa", data_dir=benchmarks_dir), model=model, limit=3, max_samples=1,
+                 log_dir=str(tmp_path / "runs" / "real" / "eval"), display="none", metadata={"fleming": meta})
+    row = collect([tmp_path / "runs" / "real"]).iloc[0]
+    assert (row["benchmark"], row["status"], row["samples"], row["run"]) == ("medqa", "success", 3, "real")
+    assert row["strict"] == pytest.approx(1 / 3) and row["no_answer"] == pytest.approx(2 / 3)
+    assert row["strict_by_subject"]  # medqa's subject is the USMLE step
+    build_site([tmp_path / "runs" / "real"], tmp_path / "site")
+    page = next((tmp_path / "site" / "samples").glob("medqa-real-base-*.html")).read_text(encoding="utf-8")
+    assert str(escape(first["question"][:40])) in page
+    assert "&lt;script&gt;" in page and SCRIPT not in page
+    assert "Strict accuracy by subject" in page and "lenient reading <b>C</b>" in page
