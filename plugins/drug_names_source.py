@@ -24,6 +24,7 @@ import importlib.metadata as md
 import importlib.util
 import pickle
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -69,6 +70,7 @@ class DrugNamesSource:
 
     def graph(self, ctx: Any = None) -> KnowledgeGraph:
         """Build the graph from the package's dictionary."""
+        start = time.perf_counter()
         data = load_dictionary(dictionary_path())
         entries: dict[str, Entry] = data["drug_canonical_to_data"]
         variants: dict[str, list[str]] = defaultdict(list)
@@ -85,10 +87,11 @@ class DrugNamesSource:
             brand = sorted({n for n in names if n in brands})
             if brand:
                 attrs["brand_names"] = brand
+            xrefs = [f"DrugBank:{entry['drugbank_id']}"] if entry.get("drugbank_id") else []
             mesh = entry.get("mesh_id")
-            xrefs = [x for x in (entry.get("drugbank_id") and f"DrugBank:{entry['drugbank_id']}",
-                                 mesh and ids.get(("mesh", mesh)) == ids[key] and f"MESH:{mesh}") if x]
-            if mesh and ids.get(("mesh", mesh)) != ids[key] and mesh not in classes:
+            if mesh and ids.get(("mesh", mesh)) == ids[key]:
+                xrefs.append(f"MESH:{mesh}")
+            elif mesh and mesh not in classes:
                 attrs["mesh_heading"] = f"MESH:{mesh}"
             kind = "drug_class" if _is_class(entry) else "drug"
             synonyms = [n for n in dict.fromkeys(names) if n.lower() != name.lower()]
@@ -97,6 +100,10 @@ class DrugNamesSource:
             cls = classes.get(entry.get("mesh_id", ""))
             if cls is not None and cls != ids[key]:
                 graph.add_edge(ids[key], "in_class", cls)
+        notes = getattr(ctx, "notes", None)
+        if notes is not None:
+            notes.setdefault("kg_sources", {})["drug-names"] = {
+                "nodes": len(graph.nodes), "edges": graph.edge_count, "seconds": round(time.perf_counter() - start, 2)}
         return graph
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Mapping
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -79,16 +80,17 @@ def load_primekg(graph: KnowledgeGraph, path: Path, nodes: Path | None, relation
                  prefix_map: Mapping[str, str], report: RowReport, ctx: Any = None) -> None:
     """Add PrimeKG's edges (and the nodes file's nodes) to `graph`; bad rows go to `report`."""
     ids = _Ids(prefix_map)
-    seen: Counter[tuple[str, str]] = Counter()  # (relation, "forward" | "reverse")
-    _pass(graph, path, relations, ids, report, ctx, seen, flip=frozenset())
-    present = {rel for (rel, _), n in seen.items() if n}
+    seen: Counter[tuple[str, str]] = Counter()  # (relation, orientation) of the rows loaded
+    present: set[str] = set()  # every relation in the file
+    _pass(graph, path, relations, ids, report, ctx, seen, present, flip=frozenset())
     unknown = sorted(set(relations or ()) - present)
     if unknown:
-        raise DataError(f"{path}: no rows with relation {unknown[0]!r} (named by relations)"
-                        f"{did_you_mean(unknown[0], present)}")
+        hint = did_you_mean(unknown[0], present)
+        hint = hint if "did you mean" in hint else f"; the file's relations are: {', '.join(sorted(present))}"
+        raise DataError(f"{path}: no rows with relation {unknown[0]!r} (named by relations){hint}")
     flip = frozenset(rel for rel in present if seen[rel, "reverse"] and not seen[rel, "forward"])
     if flip:
-        _pass(graph, path, flip, ids, report, ctx, seen, flip=flip)
+        _pass(graph, path, flip, ids, report, ctx, seen, present, flip=flip)
     report.counts["reverse_copies"] = sum(n for (rel, way), n in seen.items()
                                           if way == "reverse" and rel not in flip)
     if nodes is not None:
@@ -109,37 +111,56 @@ def _orient(rel: str, display: str, x_type: str, y_type: str) -> tuple[str, str]
 
 
 def _pass(graph: KnowledgeGraph, path: Path, relations: Collection[str] | None, ids: _Ids, report: RowReport,
-          ctx: Any, seen: Counter[tuple[str, str]], flip: frozenset[str]) -> None:
-    """Read kg.csv once; with `flip`, add only those relations' reverse-orientation rows, flipped."""
+          ctx: Any, seen: Counter[tuple[str, str]], present: set[str], flip: frozenset[str]) -> None:
+    """Read kg.csv once; with `flip`, add only those relations' reverse-orientation rows, flipped.
+
+    The loop runs once per row of an 8-million-row file, so it caches what repeats (orientations, nodes).
+    """
+    orientations: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+    known: dict[tuple[str, str], str] = {}  # (source, raw id) -> node id in the graph
+    rows = edges = skipped = 0
+    ways: Counter[tuple[str, str]] = Counter()
+
+    def node(source: str, raw: str, type_: str, name: str) -> str:
+        got = known.get((source, raw))
+        if got is None:
+            got = known[source, raw] = ensure_node(graph, ids(source, raw), KINDS.get(type_, type_), name, report)
+        return got
+
     with TableFile(path) as table:
-        cols = [table.index(c, "format: primekg") for c in COLUMNS]
+        pick = itemgetter(*(table.index(c, "format: primekg") for c in COLUMNS))
         width = len(table.columns)
         label = "adding reverse-only relations from" if flip else "reading"
         for line, f in table.rows(ctx, f"{label} {path.name}"):
+            rows += 1
             if len(f) != width:
                 if not flip:
                     report.reject(f"{len(f)} fields where the header has {width}", f"{path}:{line}",
                                   {"fields": f})
                 continue
-            values = tuple(f[i].strip() for i in cols)
+            values = pick(f)
             rel, display, x_id, x_type, x_name, x_src, y_id, y_type, y_name, y_src = values
+            present.add(rel)
             if relations is not None and rel not in relations:
-                report.counts["rows_skipped_by_relations"] += not flip
+                skipped += 1
                 continue
-            if not flip:
-                report.counts["rows"] += 1
-                empty = [c for c, v in zip(COLUMNS, values) if c in REQUIRED and not v]
-                if empty:
+            if not (rel and x_id and x_type and x_src and y_id and y_type and y_src):
+                if not flip:
+                    empty = [c for c, v in zip(COLUMNS, values) if c in REQUIRED and not v.strip()]
                     report.reject(f"missing {', '.join(empty)}", f"{path}:{line}", dict(zip(COLUMNS, values)))
-                    continue
-            name, way = _orient(rel, display, x_type, y_type)
+                continue
+            key = (rel, display, x_type, y_type)
+            got = orientations.get(key)
+            if got is None:
+                got = orientations[key] = _orient(*key)
+            name, way = got
             if flip:
                 if way != "reverse":
                     continue
                 x_id, x_type, x_name, x_src, y_id, y_type, y_name, y_src = (
                     y_id, y_type, y_name, y_src, x_id, x_type, x_name, x_src)
             else:
-                seen[rel, way] += 1
+                ways[rel, way] += 1
                 if way == "wrong":
                     a, b = DIRECTED[rel][1:]
                     report.reject(f"{rel} links {a} to {b}, not {x_type} to {y_type}", f"{path}:{line}",
@@ -147,10 +168,13 @@ def _pass(graph: KnowledgeGraph, path: Path, relations: Collection[str] | None, 
                     continue
                 if way == "reverse":
                     continue
-            src = ensure_node(graph, ids(x_src, x_id), KINDS.get(x_type, x_type), x_name, report)
-            dst = ensure_node(graph, ids(y_src, y_id), KINDS.get(y_type, y_type), y_name, report)
-            graph.add_edge(src, name, dst)
-            report.counts["edges"] += 1
+            graph.add_edge(node(x_src, x_id, x_type, x_name), name, node(y_src, y_id, y_type, y_name))
+            edges += 1
+    if not flip:
+        seen.update(ways)
+        report.counts["rows"] += rows
+        report.counts["rows_skipped_by_relations"] += skipped
+    report.counts["edges"] += edges
 
 
 def _load_nodes(graph: KnowledgeGraph, path: Path, ids: _Ids, report: RowReport, ctx: Any) -> None:

@@ -7,6 +7,7 @@ lacks is a one-line ``DataError`` naming the file, the column and the columns pr
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
 import io
 import json
@@ -14,6 +15,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -82,14 +84,18 @@ class TableFile:
 
         def numbered() -> Iterator[tuple[int, list[str]]]:
             for row in reader:
-                if row and any(row):
+                if row:  # a blank line; a line of empty fields is a row (and is rejected)
                     yield reader.line_num, row
 
         it = numbered()
-        batches = iter(lambda: list(islice(it, BATCH)), [])
-        total = _estimate_batches(self.path)
-        for batch in progress(ctx, batches, total, description or f"reading {self.path.name}"):
-            yield from batch
+        chunks = iter(lambda: islice(it, BATCH), None)  # lazy: the bar advances once per BATCH rows
+        for chunk in progress(ctx, chunks, _estimate_batches(self.path), description or f"reading {self.path.name}"):
+            count = 0
+            for item in chunk:
+                count += 1
+                yield item
+            if count < BATCH:
+                return
 
 
 def missing_column(path: Path, column: str, needed_by: str, columns: list[str]) -> DataError:
@@ -109,6 +115,18 @@ def _estimate_batches(path: Path) -> int | None:
         for block in iter(lambda: fh.read(1 << 22), b""):
             lines += block.count(b"\n")
     return max(1, -(-lines // BATCH))
+
+
+@contextmanager
+def bulk_load() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large graph is built (it only adds acyclic containers)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def progress(ctx: Any, iterable: Iterable[Any], total: int | None, description: str) -> Iterable[Any]:

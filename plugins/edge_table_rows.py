@@ -42,7 +42,6 @@ class _Join:
         self.key = spec.right_on or spec.left_on
         self.out = column_map(spec.columns)
         self.name = Path(spec.path).name
-        self.index: dict[str, list[tuple[str, ...]]] = {}
         with TableFile(spec.path, spec.sep) as table:
             key = table.index(self.key, f"{needed_by}.right_on")
             cols = [table.index(c, f"{needed_by}.columns") for c in self.out]
@@ -50,7 +49,7 @@ class _Join:
             for _, row in table.rows(description=f"indexing {self.name}"):
                 if len(row) > max((key, *cols)):
                     seen.setdefault(row[key].strip(), {})[tuple(row[c].strip() for c in cols)] = None
-        self.index = {k: list(v) for k, v in seen.items() if k}
+        self.index: dict[str, list[tuple[str, ...]]] = {k: list(v) for k, v in seen.items() if k}
 
     def expand(self, row: Row) -> list[Row] | str:
         """Return the row once per match, with the joined columns added; or the reason there is none."""
@@ -68,7 +67,7 @@ class _Columns:
     """Where each column a table spec names is found: in the file's header or added by a join."""
 
     def __init__(self, table: TableFile, joins: list[_Join], where: str) -> None:
-        self.table, self.where = table, where
+        self.table = table
         self.from_joins: set[str] = set()
         self.read: dict[str, int] = {}
         for i, join in enumerate(joins):

@@ -70,7 +70,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from fleming import ExistingPath, QAItem, Rejected, hookimpl
 from fleming.kg import KnowledgeGraph
 from fleming.plugins.edge_table_primekg import load_primekg
-from fleming.plugins.edge_table_read import RowReport
+from fleming.plugins.edge_table_read import RowReport, bulk_load
 from fleming.plugins.edge_table_rows import apply_xrefs, load_table
 
 PREFIX_MAP = {"MIM": "OMIM", "ORDO": "ORPHA", "Orphanet": "ORPHA", "ORPHANET": "ORPHA", "MSH": "MESH",
@@ -187,15 +187,16 @@ class EdgeTableSource:
         report = RowReport(name)
         prefix_map = {**PREFIX_MAP, **a.prefix_map}
         start = time.perf_counter()
-        if a.format == "primekg":
-            assert a.path is not None
-            load_primekg(graph, a.path, a.nodes, a.relations, prefix_map, report, ctx)
-        else:
-            seen: set[tuple[str, str, str]] = set()
-            for i, table in enumerate(a.tables):
-                load_table(graph, table, f"args.tables[{i}]", prefix_map, report, seen, ctx)
-        for i, xref in enumerate(a.xrefs):
-            apply_xrefs(graph, xref, f"args.xrefs[{i}]", prefix_map, report, ctx)
+        with bulk_load():
+            if a.format == "primekg":
+                assert a.path is not None
+                load_primekg(graph, a.path, a.nodes, a.relations, prefix_map, report, ctx)
+            else:
+                seen: set[tuple[str, str, str]] = set()
+                for i, table in enumerate(a.tables):
+                    load_table(graph, table, f"args.tables[{i}]", prefix_map, report, seen, ctx)
+            for i, xref in enumerate(a.xrefs):
+                apply_xrefs(graph, xref, f"args.xrefs[{i}]", prefix_map, report, ctx)
         report.counts.update(nodes=len(graph.nodes), rejected=report.rejected_count)
         report.counts["seconds"] = round(time.perf_counter() - start, 2)  # type: ignore[assignment]
         report.publish(ctx)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import importlib.util
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -68,6 +69,7 @@ class Icd10cmSource:
                 import simple_icd_10_cm as cm
         else:
             import simple_icd_10_cm as cm
+        start = time.perf_counter()
         graph = KnowledgeGraph("icd10cm", release(), LICENCE)
         chapter = ""
         for code in dict.fromkeys(cm.get_all_codes(with_dots=True)):  # a one-category block repeats its code
@@ -76,6 +78,10 @@ class Icd10cmSource:
             if self.chapters is not None and chapter not in self.chapters:
                 continue
             self._add(graph, cm, code, chapter)
+        notes = getattr(ctx, "notes", None)
+        if notes is not None:
+            notes.setdefault("kg_sources", {})["icd10cm"] = {
+                "nodes": len(graph.nodes), "edges": graph.edge_count, "seconds": round(time.perf_counter() - start, 2)}
         return graph
 
     def _add(self, graph: KnowledgeGraph, cm: Any, code: str, chapter: str) -> None:
