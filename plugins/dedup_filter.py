@@ -23,7 +23,6 @@ from pydantic import Field
 from fleming import QAItem, Rejected, hookimpl
 from fleming.plugins.text_match import TokenHasher, item_text, normalise, tokens
 
-_PRIME = np.uint64((1 << 61) - 1)
 _CHUNK = 500
 
 
@@ -72,18 +71,23 @@ class DedupFilter:
         self.seed = seed
 
     def _signatures(self, hashes: np.ndarray, owner: np.ndarray, n_items: int) -> np.ndarray:
-        """Return the (n_items, num_perm) MinHash signatures; an item without shingles gets all-max."""
+        """Return the (n_items, num_perm) MinHash signatures; an item without shingles gets all-max.
+
+        Permutation k maps a shingle's 32-bit hash x to ((x ^ s_k) * a_k mod 2^32) ^ (that >> 15), a_k odd:
+        a bijection of 32-bit values that numpy computes in a few vectorised uint32 operations.
+        """
         rng = np.random.default_rng(self.seed)
-        a = rng.integers(1, 1 << 32, size=self.num_perm, dtype=np.uint64)[:, None]
-        b = rng.integers(0, 1 << 32, size=self.num_perm, dtype=np.uint64)[:, None]
-        x = (hashes >> np.uint64(32)).astype(np.uint64)
-        sig = np.full((n_items, self.num_perm), np.iinfo(np.uint64).max, dtype=np.uint64)
+        s = rng.integers(0, 1 << 32, size=(self.num_perm, 1), dtype=np.uint64).astype(np.uint32)
+        a = (rng.integers(0, 1 << 31, size=(self.num_perm, 1), dtype=np.uint64) * 2 + 1).astype(np.uint32)
+        x = (hashes >> np.uint64(32)).astype(np.uint32)
+        sig = np.full((n_items, self.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
         bounds = np.searchsorted(owner, np.arange(0, n_items + _CHUNK, _CHUNK))
         with np.errstate(over="ignore"):
             for lo, hi in zip(bounds[:-1], bounds[1:]):
                 if lo == hi:
                     continue
-                values = (a * x[lo:hi] + b) % _PRIME  # (num_perm, shingles in chunk)
+                values = (x[lo:hi] ^ s) * a  # (num_perm, shingles in chunk)
+                values ^= values >> np.uint32(15)
                 own = owner[lo:hi]
                 starts = np.concatenate([[0], np.nonzero(np.diff(own))[0] + 1])
                 sig[own[starts]] = np.minimum.reduceat(values, starts, axis=1).T

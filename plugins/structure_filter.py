@@ -38,9 +38,16 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def encoding_artefact(text: str) -> str | None:
-    """Return the first encoding artefact in `text`, or None."""
+    """Describe the first encoding artefact in `text` ("'Ã©'", "U+FFFD", "control character U+0007"), or None."""
     m = MOJIBAKE.search(text)
-    return m.group(0) if m else None
+    if m is None:
+        return None
+    found = m.group(0)
+    if found == "\ufffd":
+        return "replacement character U+FFFD"
+    if len(found) == 1:
+        return f"control character U+{ord(found):04X}"
+    return repr(found)
 
 
 def _same(text: str) -> str:
@@ -88,7 +95,7 @@ class StructureFilter:
             for label, text in texts:
                 bad = encoding_artefact(text)
                 if bad is not None:
-                    found.append(f"encoding artefact {bad!r} in {label}")
+                    found.append(f"encoding artefact {bad} in {label}")
         return found
 
     def apply(self, items: Sequence[QAItem], ctx: Any = None) -> tuple[list[QAItem], list[Rejected]]:
