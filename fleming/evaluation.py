@@ -71,7 +71,21 @@ def inspect_model(target: EvalTarget, backend: Backend = "hf", **model_args: Any
     args = {"model_path": target.path, "do_sample": False, **model_args}
     if "device" not in args:
         args["device"] = _default_device()
+    _register_info(f"hf/{target.label}", target.path)
     return get_model(f"hf/{target.label}", **args)
+
+
+def _register_info(name: str, path: str) -> None:
+    """Tell Inspect the model's context length under its ``hf/<label>`` name. Without this, Inspect's usage
+    reporting looks the name up by instantiating ``hf/<label>`` again, without ``model_path``: a hub
+    download of the label (retried for ~20 s offline) or a second copy of the weights."""
+    from inspect_ai.model import ModelInfo, set_model_info
+
+    context = None
+    config = Path(path) / "config.json"
+    if config.exists():
+        context = json.loads(config.read_text(encoding="utf-8")).get("max_position_embeddings")
+    set_model_info(name, ModelInfo(model=name, context_length=context))
 
 
 def _default_device() -> str:
