@@ -1,11 +1,10 @@
 """Read one log's samples into small views for the per-sample pages (question, options, reasoning, scores).
 
-Samples are streamed from the log (Inspect's ``read_eval_log_samples``), at most `limit` of them; long
+At most `limit` samples are read from a log (Inspect's sample summaries, then one batched read); long
 texts are cut to `max_chars` with a note of how much was left out, so no page grows without bound.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,16 +98,18 @@ def view(sample: Any, max_chars: int) -> SampleView:
     )
 
 
-def read_samples(log_path: str, limit: int, max_chars: int) -> Iterator[SampleView]:
-    """Yield views of the first `limit` samples of the log at `log_path` (incomplete logs too)."""
-    from inspect_ai.log import read_eval_log_samples
+def read_samples(log_path: str, limit: int, max_chars: int) -> tuple[list[SampleView], int]:
+    """Return views of the first `limit` samples of the log at `log_path` and how many samples it holds.
 
-    stream = read_eval_log_samples(log_path, all_samples_required=False, resolve_attachments=True,
-                                   exclude_fields={"events", "messages", "store"})
-    try:
-        for i, sample in enumerate(stream):
-            if i >= limit:
-                break
-            yield view(sample, max_chars)
-    finally:
-        stream.close()
+    The sample summaries give the order; the chosen samples are then read in one batch, without their
+    events and message history (the pages show the prompt and the output only).
+    """
+    from inspect_ai.log import read_eval_log_sample_summaries, read_eval_log_samples_by_id
+
+    summaries = read_eval_log_sample_summaries(log_path)
+    wanted = [(s.id, s.epoch) for s in summaries[:limit]]
+    if not wanted:
+        return [], len(summaries)
+    samples = read_eval_log_samples_by_id(log_path, wanted, resolve_attachments=True,
+                                          exclude_fields={"events", "messages", "store"})
+    return [view(sample, max_chars) for sample in samples], len(summaries)

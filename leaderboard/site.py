@@ -125,14 +125,13 @@ class _Writer:
 def _write_samples(writer: _Writer, row: dict[str, Any], max_samples: int, page_size: int,
                    max_chars: int) -> None:
     """Write one log's sample pages (`page_size` samples each, at most `max_samples` in all)."""
-    views, problem = [], None
+    views, total, problem = [], 0, None
     if row["status"] != "unreadable":
         try:
-            views = list(read_samples(row["log"], max_samples, max_chars))
+            views, total = read_samples(row["log"], max_samples, max_chars)
         except Exception as exc:  # a damaged log: say so on its page
             problem = " ".join(f"{type(exc).__name__}: {exc}".split())
     pages = _pages(log_slug(row), -(-len(views) // page_size))
-    total = max(row.get("total_samples") or 0, len(views))
     for i, rel in enumerate(pages):
         chunk = views[i * page_size:(i + 1) * page_size]
         writer.write(rel, "samples.html", row=row, samples=chunk, index=i, pages=pages, shown=len(views),

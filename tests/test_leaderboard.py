@@ -115,7 +115,9 @@ def build_logs(root: Path) -> dict[str, Any]:
                                                          "step": 15, "final": False, "model": "alpha broken"})
     per_dir[root / "runs" / "alpha" / "eval" / "rl-stage2"].append(broken)
     for folder, tasks in per_dir.items():
-        inspect_eval(tasks, log_dir=str(folder), display="none", max_samples=1, max_tasks=16, log_realtime=False)
+        fmt = "json" if folder.name == "plain" else "eval"  # both log formats
+        inspect_eval(tasks, log_dir=str(folder), display="none", max_samples=1, max_tasks=16, log_realtime=False,
+                     log_format=fmt)
     return {"expected": expected, "plain": [_expected(o) for o in plain]}
 
 
@@ -193,6 +195,7 @@ def test_collect_reads_every_log_with_its_numbers(logs: dict[str, Any]) -> None:
     assert failed["status"].tolist() == ["error"] and "ran out of values" in failed["error"].iloc[0]
     plain = df[df["run"].isna()]
     assert len(plain) == 2 and plain["model_key"].nunique() == 2  # same model name, different model args
+    assert all(path.endswith(".json") for path in plain["log"])
 
 
 def test_models_table_matches_the_final_checkpoints(site: Path, logs: dict[str, Any]) -> None:
