@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fleming import QAItem, Rejected, hookimpl
@@ -67,28 +67,47 @@ def _name(m: re.Match[str]) -> str:
     return m.group(1) + "[NAME]"
 
 
+_FOUR_DIGITS = re.compile(r"\d[\d-]{3}")
+_DIGIT = re.compile(r"\d")
+
+
+def _has_long_number(text: str) -> bool:
+    return _FOUR_DIGITS.search(text) is not None
+
+
+def _has_title(text: str) -> bool:
+    return any(t in text for t in ("Mr", "Ms", "Mx", "Dr", "Prof"))
+
+
 class PhiScrubber:
-    """Replace personal identifiers in a text with placeholders, counting each kind."""
+    """Replace personal identifiers in a text with placeholders, counting each kind.
+
+    Each pattern runs only when a cheap test says it could match (an "@", a digit, a title, "name" ...).
+    """
 
     def __init__(self, names: bool = True, dates: bool = True, phones: bool = True, emails: bool = True,
                  ids: bool = True) -> None:
-        steps: list[tuple[str, re.Pattern[str], Any]] = []
+        steps: list[tuple[str, re.Pattern[str], Any, Callable[[str], bool]]] = []
         if emails:
-            steps.append(("EMAIL", EMAIL, "[EMAIL]"))
+            steps.append(("EMAIL", EMAIL, "[EMAIL]", lambda t: "@" in t))
         if ids:
-            steps += [("ID", RECORD_ID, lambda m: m.group(1) + m.group(2) + "[ID]"), ("ID", SSN, "[ID]")]
+            steps += [("ID", RECORD_ID, lambda m: m.group(1) + m.group(2) + "[ID]", _has_long_number),
+                      ("ID", SSN, "[ID]", _has_long_number)]
         if phones:
             steps.append(("PHONE", PHONE, lambda m: "[PHONE]" if len(re.sub(r"\D", "", m.group(0))) >= 8
-                          else m.group(0)))
+                          else m.group(0), lambda t: "+" in t or _has_long_number(t)))
         if dates:
-            steps.append(("DATE", DATE, "[DATE]"))
+            steps.append(("DATE", DATE, "[DATE]", lambda t: _DIGIT.search(t) is not None))
         if names:
-            steps += [("NAME", TITLED, _name), ("NAME", NAME_CUE, _name)]
+            steps += [("NAME", TITLED, _name, _has_title), ("NAME", NAME_CUE, _name, lambda t: "name" in t.lower())]
         self.steps = steps
 
     def scrub(self, text: str, counts: Counter[str]) -> str:
         """Return `text` with identifiers replaced; add how many of each kind to `counts`."""
-        for kind, pattern, repl in self.steps:
+        for kind, pattern, repl, could_match in self.steps:
+            if not could_match(text):
+                continue
+
             def sub(m: re.Match[str], kind: str = kind, repl: Any = repl) -> str:
                 new = repl if isinstance(repl, str) else repl(m)
                 if new != m.group(0):
