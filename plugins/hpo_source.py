@@ -10,7 +10,8 @@ The graph (relations as in ``fleming.kg``):
   node kind by branch: ``phenotype`` (Phenotypic abnormality), ``inheritance`` (Mode of inheritance),
   ``onset``, ``frequency``, ``clinical_modifier``, else ``hpo_term``. Obsolete ids and ``alt_id`` s in
   the annotations are mapped to the current term.
-* OMIM / ORPHA / DECIPHER diseases (kind ``disease``) from ``phenotype.hpoa``:
+* OMIM / ORPHA / DECIPHER diseases (kind ``disease``) from ``phenotype.hpoa``, named as most of their rows
+  name them (a disease whose rows use two names keeps the other as a synonym):
   ``has_phenotype`` (one edge per disease and term; attrs ``frequency``, ``frequency_label``,
   ``frequency_range``, ``onset``, ``sex``, ``modifiers``), ``excludes_phenotype`` (the explicit NOT
   annotations), ``inheritance`` (mode terms; qualifiers such as incomplete penetrance go to
@@ -281,7 +282,7 @@ def _read_annotations(path: Path, graph: KnowledgeGraph, current: dict[str, str]
                       qualifiers: set[str], databases: set[str], rejects: list[Rejected],
                       stats: dict[str, int]) -> None:
     edges: dict[tuple[str, str, str], dict[str, Any] | None] = {}
-    diseases: dict[str, str] = {}
+    diseases: dict[str, dict[str, int]] = {}  # id -> name -> rows (a few diseases are named two ways)
     classified: dict[tuple[str, str, str], tuple[str, str, str]] = {}
     freqs: dict[str, tuple[float, float] | None] = {}
     labels = {tid: f"{graph.nodes[tid].name} ({tid})" for tid in FREQUENCY_TERMS if tid in graph.nodes}
@@ -322,8 +323,10 @@ def _read_annotations(path: Path, graph: KnowledgeGraph, current: dict[str, str]
                     rejects.append(Rejected(str(exc).split(": ", 1)[1], f"{path}:{lineno}", {"line": line[:500]}))
                     continue
             rng = freqs[freq]
-        if did not in diseases:
-            diseases[did] = name
+        names = diseases.get(did)
+        if names is None:
+            names = diseases[did] = {}
+        names[name] = names.get(name, 0) + 1
         edge_key = (did, rel, term)
         if rel != "has_phenotype":
             edges[edge_key] = None
@@ -345,8 +348,9 @@ def _read_annotations(path: Path, graph: KnowledgeGraph, current: dict[str, str]
             attrs["sex"] = sex.lower()
         if mods:
             attrs["modifiers"] = tuple(mods)
-    for did, name in diseases.items():
-        graph.add_node(did, "disease", name, database=did.split(":", 1)[0])
+    for did, names in diseases.items():
+        ranked = sorted(names, key=lambda n: -names[n])  # the name most rows use; the others are synonyms
+        graph.add_node(did, "disease", ranked[0], ranked[1:], database=did.split(":", 1)[0])
     for (did, rel, term), attrs in edges.items():
         graph.add_edge(did, rel, term, attrs)
     stats.update(diseases=len(diseases), annotations=sum(1 for k in edges if k[1] == "has_phenotype"),
