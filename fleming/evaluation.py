@@ -139,7 +139,7 @@ def build_tasks(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], back
 
 def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir: Path, *,
              limit: int | None = None, backend: Backend = "hf", model_args: Mapping[str, Any] | None = None,
-             max_tokens: int | None = None, display: str = "rich",
+             max_tokens: int | None = None, max_connections: int | None = None, display: str = "rich",
              status: Callable[[str], None] | None = None) -> list[EvalRow]:
     """Run every target on every benchmark (skipping logs that already succeeded) and return the rows."""
     from inspect_ai import eval_set
@@ -152,7 +152,8 @@ def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir
         status(f"evaluating {len(targets)} model(s) on {len(makers)} benchmark(s)"
                + (f", first {limit} items each" if limit else "") + f"; logs in {log_dir}")
     _, logs = eval_set(tasks, log_dir=str(log_dir), limit=limit, max_tasks=1, display=display,  # type: ignore[arg-type]
-                       retry_attempts=1, log_dir_allow_dirty=True, fail_on_error=0.5)
+                       retry_attempts=1, log_dir_allow_dirty=True, fail_on_error=0.5,
+                       **({"max_connections": max_connections} if max_connections else {}))
     return [row_from_log(log) for log in logs]
 
 

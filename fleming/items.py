@@ -68,6 +68,8 @@ def read_items(folder: Path, name: str = "items") -> list[QAItem]:
     import datasets
 
     ds = datasets.load_from_disk(str(folder / name))
+    if len(ds) == 0:
+        return []
     return [_item(r) for r in ds]
 
 

@@ -69,6 +69,8 @@ class KnowledgeGraph:
         if node is None:
             node = self.nodes[id] = Node(id, kind, name, tuple(synonyms), tuple(xrefs), dict(attrs))
         else:
+            if name and node.name in ("", node.id):  # a real name wins over a placeholder
+                node.name = name
             node.synonyms = tuple(dict.fromkeys((*node.synonyms, *synonyms)))
             node.xrefs = tuple(dict.fromkeys((*node.xrefs, *xrefs)))
             node.attrs.update(attrs)

@@ -384,7 +384,7 @@ def test_installed_plugin_is_listed_with_its_distribution(with_acme: None) -> No
     assert proc.returncode == 0, proc.stderr
     rows = {(c["kind"], c["name"]): c for c in json.loads(proc.stdout)["components"]}
     for kind, name in [("reward", "acme-brevity"), ("curriculum", "acme-reverse"), ("trainer", "acme-copy")]:
-        assert rows[(kind, name)]["distribution"] == "fleming-acme 0.1.0"
+        assert rows[(kind, name)]["distribution"] == f"fleming-acme {md.version('fleming-acme')}"
         assert rows[(kind, name)]["plugin"] == "acme"
 
 

@@ -74,9 +74,25 @@ def _input_files(run: RunContext, stage: Stage) -> dict[str, str]:
     for where, args in run.loaded.args.items():
         if stage.arg_paths and where.startswith(stage.arg_paths):
             for key, value in args.items():
-                if isinstance(value, Path) and value.exists():
-                    out[f"{where}.args.{key}"] = hash_outputs(value) if value.is_dir() else file_digest(value)
+                for sub, path in _paths(value, f"{where}.args.{key}"):
+                    out[sub] = hash_outputs(path) if path.is_dir() else file_digest(path)
     return out
+
+
+def _paths(value: object, where: str) -> Iterator[tuple[str, Path]]:
+    """Yield every existing path inside an arg value (a path, or lists / dicts / models holding paths)."""
+    if isinstance(value, Path):
+        if value.exists():
+            yield where, value
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _paths(v, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, f"{where}.{k}")
+    elif hasattr(value, "model_dump") and hasattr(value, "__dict__"):
+        for k, v in vars(value).items():
+            yield from _paths(v, f"{where}.{k}")
 
 
 @contextmanager

@@ -162,8 +162,8 @@ def run_synthesize(ctx: StageContext) -> None:
     graphs: dict[str, Any] = {}
     for i, spec in enumerate(recipe.data.sources):
         graph = ctx.run.build("data_sources", f"data.sources[{i}]", spec).graph(ctx)
-        if graph is not None:
-            graphs[spec.plugin] = graph
+        if graph is not None:  # keyed by plugin name; a second source of the same plugin gets "#<index>"
+            graphs[spec.plugin if spec.plugin not in graphs else f"{spec.plugin}#{i}"] = graph
     items: list[QAItem] = []
     rejects: list[Rejected] = []
     for i, spec in enumerate(recipe.data.synthesize):
@@ -388,7 +388,7 @@ def run_leaderboard(ctx: StageContext) -> None:
     """Build the run's static HTML leaderboard from its evaluation logs."""
     from fleming.leaderboard import build_site
 
-    index = build_site([ctx.run.run_dir / "eval"], ctx.dir / "site",
+    index = build_site([ctx.run.run_dir / "eval"], ctx.dir / "site", progress=ctx.run.show_progress,
                        title=ctx.run.loaded.recipe.leaderboard.title)  # type: ignore[union-attr]
     ctx.notes["index"] = str(index)
     ctx.log(f"leaderboard: {index.resolve().as_uri()}")
