@@ -18,7 +18,7 @@ It reads the spec alone (entity ids, never the builder's intermediate choices) a
 from __future__ import annotations
 
 from fleming.plugins.kg_index import KgIndex, bits_of
-from fleming.plugins.kg_templates import Relations, Spec, effective_range
+from fleming.plugins.kg_sampling import Relations, Spec, effective_range
 
 
 def check(spec: Spec, ix: KgIndex, rel: Relations, k: int) -> str | None:

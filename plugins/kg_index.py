@@ -1,9 +1,11 @@
 """Precomputed indices over a knowledge graph for the `kg` synthesizer: made once, then every check is a
 few big-integer bit operations.
 
-* **Disease entities.** Disease nodes joined by ``same_as`` edges (``KnowledgeGraph.union`` adds them
-  from xrefs) form one entity; its findings, NOT annotations, modes, onsets, genes and drugs are the
-  union of its members'. Its name is that of the member with the most phenotype annotations.
+* **Disease entities.** Every disease node with phenotype annotations is one entity (named by it). A
+  disease node without any (a ``DOID:`` term from a drug source) joins each entity it has a ``same_as``
+  edge to (``KnowledgeGraph.union`` adds them from xrefs), so its drugs, modes or genes count for those
+  diseases; joined to none, it is an entity of its own. Links are followed one step only, so a general
+  term cross-referenced by several subtypes never merges the subtypes into one disease.
 * **Bitsets.** A set of entities is a Python ``int`` whose bit ``i`` stands for entity ``i``.
   ``has[t]``: entities annotated (with a non-zero frequency) with term ``t`` or a descendant of it.
 * **"Has" and "surely lacks".** With ``ANN(d)`` every phenotype annotation of ``d`` (any frequency,
@@ -118,29 +120,22 @@ class KgIndex:
     def _build_entities(self) -> None:
         g = self.graph
         diseases = [n.id for n in g.of_kind("disease")]
-        root = {d: d for d in diseases}
-
-        def find(x: str) -> str:
-            while root[x] != x:
-                root[x] = root[root[x]]
-                x = root[x]
-            return x
-
-        for a, b, _ in g.edges("same_as"):
-            if a in root and b in root:
-                ra, rb = find(a), find(b)
-                if ra != rb:
-                    root[max(ra, rb)] = min(ra, rb)
-        groups: dict[str, list[str]] = defaultdict(list)
+        anchors = [d for d in diseases if g.out(d, "has_phenotype") or g.out(d, "excludes_phenotype")]
+        index = {d: i for i, d in enumerate(anchors)}
+        members: list[list[str]] = [[d] for d in anchors]
+        self.entities_of: dict[str, list[int]] = {d: [i] for d, i in index.items()}
         for d in diseases:
-            groups[find(d)].append(d)
-        self.members: list[tuple[str, ...]] = []
-        self.entity_of: dict[str, int] = {}
-        for members in groups.values():
-            members.sort(key=lambda m: (-len(g.out(m, "has_phenotype")), m))
-            for m in members:
-                self.entity_of[m] = len(self.members)
-            self.members.append(tuple(members))
+            if d in index:
+                continue
+            linked = sorted({index[o] for o, _ in g.out(d, "same_as") if o in index})
+            if not linked:
+                linked = [len(members)]
+                members.append([])
+            for e in linked:
+                members[e].append(d)
+            self.entities_of[d] = linked
+        self.members: list[tuple[str, ...]] = [tuple(m) for m in members]
+        self.entity_of: dict[str, int] = {d: es[0] for d, es in self.entities_of.items()}
         self.size = len(self.members)
         self.all = (1 << self.size) - 1
         self.ids = [m[0] for m in self.members]
@@ -288,8 +283,7 @@ class KgIndex:
         """Return each entity's drugs (``indication`` edges into any member) and each drug's entities."""
         sets: list[set[str]] = [set() for _ in range(self.size)]
         for drug, disease, _ in self.graph.edges("indication"):
-            e = self.entity_of.get(disease)
-            if e is not None:
+            for e in self.entities_of.get(disease, ()):
                 sets[e].add(drug)
         by_drug: dict[str, list[int]] = defaultdict(list)
         for e, drugs in enumerate(sets):

@@ -38,7 +38,8 @@ from fleming.errors import StageError
 from fleming.kg import KnowledgeGraph
 from fleming.plugins.kg_checks import check
 from fleming.plugins.kg_index import KgIndex, finding_text
-from fleming.plugins.kg_templates import Builder, Relations, Spec
+from fleming.plugins.kg_sampling import Relations, Spec
+from fleming.plugins.kg_templates import Builder
 from fleming.prompts import render
 
 TemplateName = Literal["diagnosis", "inheritance", "gene", "onset", "frequent-finding", "absent-finding",
