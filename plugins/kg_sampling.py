@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleming.plugins.kg_index import KgIndex, bits_of, display_name
+from fleming.plugins.kg_index import KgIndex, bits_of, bitset, display_name
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Sampler:
                  distractor_min_annotations: int) -> None:
         self.ix, self.rel, self.k = ix, rel, k
         self.min_findings, self.max_findings = min_findings, max_findings
-        self.distractor_ok = sum(1 << e for e in range(ix.size) if ix.n_ann[e] >= distractor_min_annotations)
+        self.distractor_ok = bitset(e for e in range(ix.size) if ix.n_ann[e] >= distractor_min_annotations)
         self._stem_cands: dict[int, tuple[list[str], list[float]]] = {}
         self._ic: dict[str, float] = {}
 

@@ -14,6 +14,9 @@ ancestor of another, none at or above the generic depth. Templates take turns, t
 items first, until ``n`` items are made or every template is exhausted. Per-disease templates
 (frequent-finding, absent-finding, drug-mechanism) ask at most once per disease; no two items share a
 stem (the same template and stem entities, or the same normalised question text). The seed is the recipe's.
+A template with fewer possible answers than ``options`` makes no items (onset has 7 classes; inheritance
+about 11 modes, fewer once related ones are left out), nor does ``diagnosis`` with one-finding stems (a
+distractor must share a stem finding and lack another).
 
 Item provenance (``meta`` in items.jsonl): ``kg`` (source, version, licence), ``template``, ``hops``,
 ``answer_entity``, ``option_entities`` (letter → id), ``stem_entities``, ``path`` ([src, rel, dst] edges),
@@ -57,14 +60,19 @@ GIVE_UP = 400  # consecutive failures after which a template is taken to be exha
 class KgArgs(BaseModel):
     """The `kg` synthesizer's recipe args."""
 
-    n: PositiveInt = 2000
-    templates: list[TemplateName] | None = Field(default=None, min_length=1)
-    options: int = Field(default=5, ge=2, le=10)
-    rare_weight: float = Field(default=1.0, ge=0, le=10)
-    min_findings: int = Field(default=3, ge=1, le=12)
-    max_findings: int = Field(default=6, ge=1, le=12)
-    generic_depth: int = Field(default=3, ge=0, le=20)
-    distractor_min_annotations: int = Field(default=5, ge=0)
+    n: PositiveInt = Field(default=2000, description="items wanted")
+    templates: list[TemplateName] | None = Field(default=None, min_length=1,
+                                                 description="templates to use (default: every applicable one)")
+    options: int = Field(default=5, ge=2, le=10, description="options per item (k)")
+    rare_weight: float = Field(default=1.0, ge=0, le=10,
+                               description="a disease with a annotations is drawn with weight (1 + a) ** -rare_weight")
+    min_findings: int = Field(default=3, ge=1, le=12, description="fewest findings in a vignette")
+    max_findings: int = Field(default=6, ge=1, le=12, description="most findings in a vignette")
+    generic_depth: int = Field(default=3, ge=0, le=20,
+                               description="terms this close to the root are never shown and never make a "
+                                           "finding uncertain")
+    distractor_min_annotations: int = Field(default=5, ge=0,
+                                            description="a distractor disease needs this many annotations")
 
     @model_validator(mode="after")
     def _findings_range(self) -> KgArgs:
