@@ -13,8 +13,8 @@ The graph (relations as in ``fleming.kg``):
   the annotations are mapped to the current term.
 * OMIM / ORPHA / DECIPHER diseases (kind ``disease``) from ``phenotype.hpoa``, named as most of their rows
   name them (a disease whose rows use two names keeps the other as a synonym):
-  ``has_phenotype`` (one edge per disease and term; attrs ``frequency``, ``frequency_label``,
-  ``frequency_range``, ``onset``, ``sex``, ``modifiers``), ``excludes_phenotype`` (the explicit NOT
+  ``has_phenotype`` (one edge per disease and term; attrs ``frequency``, None when no row states one, and
+  when known ``frequency_label``, ``frequency_range``, ``onset``, ``sex``, ``modifiers``), ``excludes_phenotype`` (the explicit NOT
   annotations), ``inheritance`` (mode terms; qualifiers such as incomplete penetrance go to
   ``inheritance_qualifier``), ``onset`` (Onset terms; other clinical-course terms go to
   ``clinical_course``), ``medical_history`` / ``excludes_medical_history`` and ``clinical_modifier``.
