@@ -87,3 +87,22 @@ def test_installed_wheel_works_without_the_repository(wheel_venv: Path) -> None:
     assert jsonl["kind"] == "data source"
     assert jsonl["plugin"] == "fleming.plugins.jsonl_source"
     assert jsonl["distribution"].startswith("fleming-med")
+
+    data = _python(wheel_venv, """
+        import importlib.resources as r, json
+        print(json.dumps([r.files("fleming.prompts").joinpath("eval_mcq.jinja").is_file(),
+                          r.files("fleming.leaderboard").joinpath("reference.json").is_file(),
+                          r.files("fleming.leaderboard").joinpath("templates", "index.html").is_file(),
+                          r.files("fleming.leaderboard").joinpath("static", "style.css").is_file()]))
+    """, cwd=cwd)
+    assert json.loads(data) == [True, True, True, True]
+
+
+def test_plain_inspect_finds_the_installed_tasks(wheel_venv: Path, benchmarks_dir: Path) -> None:
+    cwd = wheel_venv.parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    got = subprocess.run([str(wheel_venv), "-m", "inspect_ai", "eval", "fleming/medqa", "--model", "mockllm/model",
+                          "--limit", "2", "-T", f"data_dir={benchmarks_dir}", "--log-dir", str(cwd / "logs"),
+                          "--display", "plain"], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    assert got.returncode == 0, got.stderr[-2000:]
+    assert list((cwd / "logs").glob("*medqa*.eval"))
