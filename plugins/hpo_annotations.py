@@ -71,11 +71,12 @@ def read_annotations(path: Path, graph: KnowledgeGraph, current: dict[str, str],
                      stats: dict[str, int]) -> None:
     """Add the diseases and their annotation edges to `graph`; unreadable rows go to `rejects`."""
     edges: dict[tuple[str, str, str], dict[str, Any] | None] = {}
-    diseases: dict[str, dict[str, int]] = {}  # id -> name -> rows (a few diseases are named two ways)
+    named: dict[tuple[str, str], int] = {}  # (id, name) -> rows: a few diseases are named two ways
     classified: dict[tuple[str, str, str], tuple[str, str, str]] = {}
-    freqs: dict[str, tuple[float, float] | None] = {}
+    freqs: dict[str, tuple[tuple[float, float] | None, float | None, str]] = {"": (None, None, "")}
     labels = {tid: f"{graph.nodes[tid].name} ({tid})" for tid in FREQUENCY_TERMS if tid in graph.nodes}
     skipped = 0
+    last_did, db = "", ""
     with open(path, encoding="utf-8") as fh:
         lines = fh.read().split("\n")
     for lineno, line in enumerate(lines, start=1):
@@ -87,13 +88,14 @@ def read_annotations(path: Path, graph: KnowledgeGraph, current: dict[str, str],
                                     {"line": line[:500]}))
             continue
         did, name, qualifier, hp, _ref, _ev, onset, freq, sex, modifier, aspect, _cur = row
-        prefix = did.split(":", 1)[0]
-        if prefix not in databases:
-            if prefix not in ("OMIM", "ORPHA", "DECIPHER"):
+        if did != last_did:  # rows come grouped by disease: look its database up once per group
+            last_did, db = did, did.split(":", 1)[0]
+            db = "ok" if db in databases else "skip" if db in ("OMIM", "ORPHA", "DECIPHER") else "bad"
+        if db != "ok":
+            if db == "bad":
                 rejects.append(Rejected(f"unknown disease database in id {did!r}", f"{path}:{lineno}",
                                         {"line": line[:500]}))
-            else:
-                skipped += 1
+            skipped += db == "skip"
             continue
         key = (qualifier, hp, aspect)
         got = classified.get(key)
@@ -103,40 +105,33 @@ def read_annotations(path: Path, graph: KnowledgeGraph, current: dict[str, str],
         if problem:
             rejects.append(Rejected(problem, f"{path}:{lineno}", {"line": line[:500]}))
             continue
-        rng = None
-        if freq and rel == "has_phenotype":
-            if freq not in freqs:
-                try:
-                    freqs[freq] = parse_frequency(freq, f"{path}:{lineno}")
-                except DataError as exc:
-                    rejects.append(Rejected(str(exc).split(": ", 1)[1], f"{path}:{lineno}", {"line": line[:500]}))
-                    continue
-            rng = freqs[freq]
-        names = diseases.get(did)
-        if names is None:
-            names = diseases[did] = {}
-        names[name] = names.get(name, 0) + 1
+        cached = freqs.get(freq) if rel == "has_phenotype" else freqs[""]
+        if cached is None:
+            try:
+                rng = parse_frequency(freq, f"{path}:{lineno}")
+            except DataError as exc:
+                rejects.append(Rejected(str(exc).split(": ", 1)[1], f"{path}:{lineno}", {"line": line[:500]}))
+                continue
+            cached = freqs[freq] = (rng, round((rng[0] + rng[1]) / 2, 4) if rng else None, labels.get(freq, freq))
+        rng, mid, label = cached
+        named[(did, name)] = named.get((did, name), 0) + 1
         edge_key = (did, rel, term)
         if rel != "has_phenotype":
             edges[edge_key] = None
             continue
         onset = current.get(onset, onset) if onset else ""
         mods = [current.get(m, m) for m in modifier.split(";") if m] if modifier else []
-        label = labels.get(freq, freq)
         attrs = edges.get(edge_key)
         if attrs is not None:
             _merge(attrs, rng, label, onset, sex.lower(), mods)
             continue
-        attrs = edges[edge_key] = {"frequency": None if rng is None else round((rng[0] + rng[1]) / 2, 4)}
-        if rng is not None:
-            attrs["frequency_range"] = rng
-            attrs["frequency_label"] = label
-        if onset:
-            attrs["onset"] = onset
-        if sex:
-            attrs["sex"] = sex.lower()
-        if mods:
-            attrs["modifiers"] = tuple(mods)
+        attrs = edges[edge_key] = ({"frequency": None} if rng is None else
+                                   {"frequency": mid, "frequency_range": rng, "frequency_label": label})
+        if onset or sex or mods:
+            _merge(attrs, None, "", onset, sex.lower(), mods)
+    diseases: dict[str, dict[str, int]] = {}
+    for (did, name), rows in named.items():
+        diseases.setdefault(did, {})[name] = rows
     for did, names in diseases.items():
         ranked = sorted(names, key=lambda n: -names[n])  # the name most rows use; the others are synonyms
         graph.add_node(did, "disease", ranked[0], ranked[1:], database=did.split(":", 1)[0])
@@ -181,14 +176,18 @@ def read_genes(path: Path, graph: KnowledgeGraph, rejects: list[Rejected], stats
         raise DataError(f"{path}:1: unexpected header (want ncbi_gene_id, gene_symbol, ..., disease_id)")
     width = len(header)
     pairs: dict[tuple[str, str], str] = {}
+    tabs = width - 1
     for lineno, line in enumerate(lines[1:], start=2):
+        key = (line[: line.find("\t")], line[line.rfind("\t") + 1:])  # most lines repeat a (gene, disease) pair
+        if key in pairs and line.count("\t") == tabs:
+            continue
         row = line.split("\t")
         if len(row) != width or not row[0].isdigit():
             if line:
                 rejects.append(Rejected(f"expected {width} tab-separated columns starting with an NCBI gene id",
                                         f"{path}:{lineno}", {"line": line[:500]}))
             continue
-        pairs[(row[0], row[-1])] = row[1]
+        pairs[key] = row[1]
     linked = unknown = 0
     for (gene, did), symbol in pairs.items():
         if did not in graph.nodes:
