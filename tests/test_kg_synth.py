@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 
 from fleming.components import validate_args
 from fleming.errors import RecipeError, StageError
@@ -327,11 +328,13 @@ def test_same_seed_gives_the_same_items_in_another_process(kg_run: tuple[Path, l
     from fleming.plugins.hpo_source import HpoSource
 
     _, items = kg_run
+    recipe = yaml.safe_load((REPO / "recipes" / "kg-data.yaml").read_text(encoding="utf-8"))
+    args = {**recipe["data"]["synthesize"][0]["args"], "n": 150}
     graph = HpoSource().graph()
-    mine = [i.to_record() for i in KgSynthesizer(n=150).synthesize({"hpo": graph}, _ctx(seed=0))]
+    mine = [i.to_record() for i in KgSynthesizer(**args).synthesize({"hpo": graph}, _ctx(seed=recipe["seed"]))]
     assert [(r["id"], r["options"], r["answer"]) for r in mine] == \
         [(r["id"], r["options"], r["answer"]) for r in items[:150]]
-    other = [i.id for i in KgSynthesizer(n=150).synthesize({"hpo": graph}, _ctx(seed=1))]
+    other = [i.id for i in KgSynthesizer(**args).synthesize({"hpo": graph}, _ctx(seed=recipe["seed"] + 1))]
     assert len(set(other) & {r["id"] for r in mine}) < 15
 
 
