@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ def read_annotations(path: Path, graph: KnowledgeGraph, current: dict[str, str],
                      stats: dict[str, int]) -> None:
     """Add the diseases and their annotation edges to `graph`; unreadable rows go to `rejects`."""
     edges: dict[tuple[str, str, str], dict[str, Any] | None] = {}
-    named: dict[tuple[str, str], int] = {}  # (id, name) -> rows: a few diseases are named two ways
+    named: dict[tuple[str, str], int] = defaultdict(int)  # (id, name) -> rows: a few diseases have two names
     classified: dict[tuple[str, str, str], tuple[str, str, str]] = {}
     freqs: dict[str, tuple[tuple[float, float] | None, float | None, str]] = {"": (None, None, "")}
     labels = {tid: f"{graph.nodes[tid].name} ({tid})" for tid in FREQUENCY_TERMS if tid in graph.nodes}
@@ -98,32 +99,35 @@ def read_annotations(path: Path, graph: KnowledgeGraph, current: dict[str, str],
             skipped += db == "skip"
             continue
         key = (qualifier, hp, aspect)
-        got = classified.get(key)
-        if got is None:
-            got = classified[key] = _classify(key, current, kinds, qualifiers)
-        problem, rel, term = got
+        try:
+            problem, rel, term = classified[key]
+        except KeyError:
+            problem, rel, term = classified[key] = _classify(key, current, kinds, qualifiers)
         if problem:
             rejects.append(Rejected(problem, f"{path}:{lineno}", {"line": line[:500]}))
             continue
-        cached = freqs.get(freq) if rel == "has_phenotype" else freqs[""]
-        if cached is None:
+        if rel != "has_phenotype":
+            freq = ""
+        if freq not in freqs:
             try:
                 rng = parse_frequency(freq, f"{path}:{lineno}")
             except DataError as exc:
                 rejects.append(Rejected(str(exc).split(": ", 1)[1], f"{path}:{lineno}", {"line": line[:500]}))
                 continue
-            cached = freqs[freq] = (rng, round((rng[0] + rng[1]) / 2, 4) if rng else None, labels.get(freq, freq))
-        rng, mid, label = cached
-        named[(did, name)] = named.get((did, name), 0) + 1
+            freqs[freq] = (rng, round((rng[0] + rng[1]) / 2, 4) if rng else None, labels.get(freq, freq))
+        rng, mid, label = freqs[freq]
+        named[(did, name)] += 1
         edge_key = (did, rel, term)
         if rel != "has_phenotype":
             edges[edge_key] = None
             continue
-        onset = current.get(onset, onset) if onset else ""
-        mods = [current.get(m, m) for m in modifier.split(";") if m] if modifier else []
-        attrs = edges.get(edge_key)
-        if attrs is not None:
-            _merge(attrs, rng, label, onset, sex.lower(), mods)
+        if onset or sex or modifier:
+            onset = current.get(onset, onset) if onset else ""
+            mods = [current.get(m, m) for m in modifier.split(";") if m] if modifier else []
+        else:
+            mods = []
+        if edge_key in edges:
+            _merge(edges[edge_key], rng, label, onset, sex.lower(), mods)  # type: ignore[arg-type]
             continue
         attrs = edges[edge_key] = ({"frequency": None} if rng is None else
                                    {"frequency": mid, "frequency_range": rng, "frequency_label": label})
