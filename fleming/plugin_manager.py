@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fleming.plugins.dedup_filter",
     "fleming.plugins.decontaminate_filter",
     "fleming.plugins.phi_filter",
+    "fleming.plugins.rewards",
 )
 
 KINDS: dict[str, str] = {

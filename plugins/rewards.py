@@ -1,0 +1,118 @@
+"""Rewards `answer` and `format`: the paper's verifiable rewards, both read with the one answer parser.
+
+* ``answer``: 1.0 when the strict parser (``fleming.answers.extract_answer``) reads the item's answer letter
+  from the completion, else 0.0.
+* ``format``: 1.0 when the completion is non-empty reasoning followed by exactly one well-formed
+  ``<answer>X</answer>`` tag whose content the strict parser reads as one of the item's letters, and that tag
+  ends the completion; else 0.0. Trailing whitespace and end-of-sequence tokens after the tag are allowed
+  (``eos_tokens``, default the common ones: ``<|im_end|>``, ``<|endoftext|>``, ``</s>``, ``<|eot_id|>``,
+  ``<eos>``). The answer's correctness plays no part.
+
+Length never enters either reward. The recipe's ``weight`` is applied by fleming, not by the reward.
+Completions may be strings or TRL conversational lists (``[{"role": "assistant", "content": ...}]``: the
+last assistant message is read). ``items[i]`` is the ``QAItem`` (or a uniform record with ``options`` and
+``answer``) that completion ``i`` answers.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fleming import QAItem, hookimpl
+from fleming.answers import CLOSE, OPEN, answer_tags, extract_answer
+from fleming.errors import StageError
+
+EOS_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<eos>")
+
+
+def completion_text(completion: Any) -> str:
+    """Return a completion's text: a string as is, or the last assistant message of a conversational list."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Sequence):
+        for message in reversed(completion):
+            if isinstance(message, Mapping) and message.get("role", "assistant") == "assistant":
+                return _content_text(message.get("content"))
+        return ""
+    if isinstance(completion, Mapping):
+        return _content_text(completion.get("content"))
+    return "" if completion is None else str(completion)
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):  # content parts: [{"type": "text", "text": ...}, ...]
+        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+    return ""
+
+
+def item_letters_answer(item: QAItem | Mapping[str, Any]) -> tuple[list[str], str]:
+    """Return (option letters, answer letter) of an item or a uniform record."""
+    if isinstance(item, QAItem):
+        return list(item.options), item.answer
+    return list(item["options"]), str(item["answer"])
+
+
+def _check_lengths(name: str, completions: Sequence[Any], items: Sequence[Any]) -> None:
+    if len(completions) != len(items):
+        raise StageError(f"reward '{name}': got {len(completions)} completions for {len(items)} items "
+                         "(one item per completion is needed)")
+
+
+class AnswerReward:
+    """1.0 when the strict answer parser reads the item's answer letter, else 0.0."""
+
+    __name__ = "answer"
+
+    def __call__(self, completions: Sequence[Any], items: Sequence[QAItem], **kwargs: Any) -> list[float | None]:
+        """Return one reward per completion."""
+        _check_lengths("answer", completions, items)
+        out: list[float | None] = []
+        for completion, item in zip(completions, items):
+            letters, answer = item_letters_answer(item)
+            out.append(1.0 if extract_answer(completion_text(completion), letters) == answer else 0.0)
+        return out
+
+
+class FormatReward:
+    """1.0 for non-empty reasoning then exactly one valid ``<answer>X</answer>`` at the end, else 0.0."""
+
+    __name__ = "format"
+
+    def __init__(self, eos_tokens: list[str] = list(EOS_TOKENS)) -> None:
+        self.eos_tokens = tuple(t for t in eos_tokens if t)
+
+    def __call__(self, completions: Sequence[Any], items: Sequence[QAItem], **kwargs: Any) -> list[float | None]:
+        """Return one reward per completion."""
+        _check_lengths("format", completions, items)
+        return [1.0 if self.well_formed(completion_text(c), item_letters_answer(i)[0]) else 0.0
+                for c, i in zip(completions, items)]
+
+    def well_formed(self, text: str, letters: Sequence[str]) -> bool:
+        """Return whether `text` has the required reasoning-then-answer format for these option letters."""
+        text = self._strip_end(text)
+        tags = answer_tags(text)
+        if tags is None or len(tags) != 1 or not text.lower().endswith(CLOSE):
+            return False
+        if extract_answer(text, letters) is None:
+            return False
+        reasoning = text[: text.lower().find(OPEN)]
+        return bool(reasoning.strip())
+
+    def _strip_end(self, text: str) -> str:
+        while True:
+            text = text.rstrip()
+            for token in self.eos_tokens:
+                if text.endswith(token):
+                    text = text[: -len(token)]
+                    break
+            else:
+                return text
+
+
+@hookimpl
+def register_rewards(register: Any) -> None:
+    """Register the `answer` and `format` rewards."""
+    register("answer", AnswerReward)
+    register("format", FormatReward)
