@@ -67,9 +67,10 @@ def read_items(folder: Path, name: str = "items") -> list[QAItem]:
     """Read the items a stage wrote with `write_items`."""
     import datasets
 
-    ds = datasets.load_from_disk(str(folder / name))
-    if len(ds) == 0:
+    listing = folder / f"{name}.jsonl"
+    if listing.exists() and listing.stat().st_size == 0:  # datasets cannot load an empty saved dataset
         return []
+    ds = datasets.load_from_disk(str(folder / name))
     return [_item(r) for r in ds]
 
 

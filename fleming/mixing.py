@@ -28,7 +28,9 @@ class MixResult:
 
 
 def _group(item: QAItem) -> str:
-    entity = item.provenance.get("answer_entity")
+    """The held-out unit: the item's diagnosis (for a two-hop KG item whose answer is, say, an inheritance mode,
+    the hidden disease), else its answer entity, else the item itself."""
+    entity = item.provenance.get("diagnosis") or item.provenance.get("answer_entity")
     return f"entity:{entity}" if entity else f"item:{item.id}"
 
 

