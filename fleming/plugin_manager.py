@@ -40,7 +40,12 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fleming.plugins.phi_filter",
     "fleming.plugins.rewards",
     "fleming.plugins.kg_path_teacher",
+    "fleming.plugins.difficulty_mix",
+    "fleming.plugins.hard_mining",
     "fleming.plugins.trl_trainer",
+    "fleming.plugins.label_check",
+    "fleming.plugins.difficulty_annotator",
+    "fleming.plugins.pass_rate_annotator",
 )
 
 KINDS: dict[str, str] = {
