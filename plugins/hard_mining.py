@@ -1,0 +1,183 @@
+"""Curriculum `hard-mining` (the paper's RL stage 2): adaptive hard-sample mining, M rounds.
+
+Each round the newest policy (the last round's checkpoint; in round 0 the model this stage starts from)
+answers the pool ``k`` times with temperature sampling (``temperature``, ``max_tokens``; the evaluation's
+system and question prompts, so the policy sees what it is trained and scored on). Each item's pass rate is
+the share of the k answers the one strict parser reads as correct. Items with pass rate <= ``tau`` (default
+0.25: failed at least three times in four) are the hard ones; all of them are kept, plus already-solved items
+(pass rate > tau) in the ``right_wrong`` ratio (default 1 : 2, the paper's), as many as the pool has.
+``pool_limit`` evaluates a seeded random sample of the pool instead of all of it.
+
+Rollouts per prompt rise each round: round r uses the stage's ``rollouts`` × ``rollouts_growth`` ** r, at most
+``max_rollouts``. The stage ends after ``rounds`` rounds, or earlier when the policy fails nothing.
+
+The policy is run with transformers directly (batched sampling, ``num_return_sequences=k``): on CPU this is
+faster than Inspect's ``hf`` provider, which generates each sample's epochs as separate requests and adds
+per-sample bookkeeping this needs none of; the parsing is the same ``fleming.answers.extract_answer``.
+Per-item pass rates are saved under the stage folder (``mining/round-<r>.json``), so a resumed round does
+not evaluate again. Mined-set sizes, the pass-rate histogram and the rollouts go to the round's
+``Selection.reason`` and ``notes["hard-mining"]``.
+"""
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, PositiveInt
+
+from fleming import Checkpoint, QAItem, hookimpl
+from fleming.answers import extract_answer
+from fleming.errors import StageError
+from fleming.pipeline.rundir import atomic_write_json
+from fleming.prompts import render
+from fleming.protocols import Selection
+
+
+class HardMiningArgs(BaseModel):
+    """The `hard-mining` curriculum's recipe args."""
+
+    k: PositiveInt = Field(default=4, description="samples per pool item to estimate its pass rate")
+    tau: float = Field(default=0.25, ge=0, lt=1, description="an item with pass rate <= tau is hard")
+    right_wrong: tuple[PositiveInt, PositiveInt] = Field(default=(1, 2),
+                                                         description="solved : hard items in a round")
+    rounds: PositiveInt = Field(default=2, description="mining rounds (M)")
+    rollouts_growth: float = Field(default=2.0, ge=1, description="rollouts multiply by this each round")
+    max_rollouts: PositiveInt = Field(default=32, description="rollouts per prompt at most")
+    pool_limit: PositiveInt | None = Field(default=None, description="evaluate at most this many pool items")
+    max_tokens: PositiveInt = Field(default=512, description="tokens per sampled answer")
+    temperature: float = Field(default=1.0, gt=0, description="sampling temperature")
+    batch_size: PositiveInt = Field(default=8, description="prompts per generation batch")
+
+
+class HardMining:
+    """Mine the items the current policy keeps failing (see the module docstring)."""
+
+    Args = HardMiningArgs
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.args = HardMiningArgs(**kwargs)
+
+    def select(self, pool: Sequence[QAItem], round: int, last: Checkpoint | None, ctx: Any) -> Selection | None:
+        """Evaluate the pool with the newest policy and return the hard items plus solved ones."""
+        notes = ctx.notes.setdefault("hard-mining", {"rounds": []})
+        if round >= self.args.rounds:
+            notes["end"] = {"round": round, "reason": f"{self.args.rounds} mining rounds done"}
+            return None
+        seed = getattr(ctx, "seed", 0)
+        candidates = list(pool)
+        if self.args.pool_limit is not None and len(candidates) > self.args.pool_limit:
+            candidates = random.Random(f"{seed}/pool/{round}").sample(candidates, self.args.pool_limit)
+        model = str(last.path) if last is not None else start_model(ctx)
+        rates = self._rates(candidates, model, seed + round, Path(ctx.dir) / "mining" / f"round-{round}.json", ctx)
+        chosen, info = self.mix(candidates, rates, random.Random(f"{seed}/mix/{round}"))
+        base = stage_rollouts(ctx)
+        rollouts = min(self.args.max_rollouts, max(1, round_half(base * self.args.rollouts_growth ** round)))
+        info.update(round=round, model=model, evaluated=len(candidates), rollouts=rollouts)
+        notes["rounds"].append(info)
+        if not info["hard"]:
+            notes["end"] = {"round": round, "reason": f"the policy fails nothing (no pass rate <= {self.args.tau})"}
+            return None
+        hist = ", ".join(f"{k}: {v}" for k, v in info["pass_rate_histogram"].items())
+        return Selection(items=chosen, rollouts=rollouts,
+                         reason=f"hard mining round {round}: {info['hard']} hard (pass rate <= {self.args.tau} "
+                                f"over k={self.args.k}) + {info['solved_kept']} solved of {len(candidates)} "
+                                f"evaluated; pass rates {{{hist}}}; rollouts {rollouts}")
+
+    def observe(self, step: int, group_rewards: Sequence[Sequence[float]]) -> str | None:
+        """A mining round runs for the trainer's steps (the stage's ``max_steps``): never ends it early."""
+        return None
+
+    def _rates(self, items: Sequence[QAItem], model: str, seed: int, cache: Path, ctx: Any) -> dict[str, float]:
+        if cache.exists():
+            saved = json.loads(cache.read_text(encoding="utf-8"))
+            if saved.get("model") == model and set(saved["rates"]) >= {i.id for i in items}:
+                return saved["rates"]
+        rates = self.pass_rates(model, items, seed, ctx)
+        atomic_write_json(cache, {"model": model, "k": self.args.k, "rates": rates})
+        return rates
+
+    def mix(self, items: Sequence[QAItem], rates: dict[str, float],
+            rng: random.Random) -> tuple[list[QAItem], dict[str, Any]]:
+        """Return the round's items (every hard one, solved ones in the right:wrong ratio) and the numbers."""
+        hard = [i for i in items if rates[i.id] <= self.args.tau + 1e-9]
+        solved = [i for i in items if rates[i.id] > self.args.tau + 1e-9]
+        right, wrong = self.args.right_wrong
+        n_right = min(len(solved), len(hard) * right // wrong)
+        kept = rng.sample(solved, n_right)
+        chosen = hard + kept
+        rng.shuffle(chosen)
+        hist: dict[str, int] = {}
+        for i in items:
+            key = f"{rates[i.id]:.2f}"
+            hist[key] = hist.get(key, 0) + 1
+        return chosen, {"hard": len(hard), "solved": len(solved), "solved_kept": n_right,
+                        "pass_rate_histogram": dict(sorted(hist.items()))}
+
+    def pass_rates(self, model: str, items: Sequence[QAItem], seed: int, ctx: Any) -> dict[str, float]:
+        """Return each item's share of k sampled answers that the strict parser reads as correct."""
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(model)
+        tok.padding_side = "left"
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        policy = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+        policy.eval()
+        torch.manual_seed(seed)
+        system = render("eval_system")
+        rates: dict[str, float] = {}
+        batches = [items[i:i + self.args.batch_size] for i in range(0, len(items), self.args.batch_size)]
+        progress = getattr(ctx, "progress", None)
+        for batch in (progress(batches, description=f"policy answers (k={self.args.k})") if progress else batches):
+            prompts = [prompt_text(tok, system, render("eval_mcq", question=i.question, options=i.options))
+                       for i in batch]
+            enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+            with torch.no_grad():
+                out = policy.generate(**enc, do_sample=True, temperature=self.args.temperature,
+                                      max_new_tokens=self.args.max_tokens, num_return_sequences=self.args.k,
+                                      pad_token_id=tok.pad_token_id)
+            texts = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            for j, item in enumerate(batch):
+                answers = texts[j * self.args.k:(j + 1) * self.args.k]
+                right = sum(extract_answer(a, list(item.options)) == item.answer for a in answers)
+                rates[item.id] = right / self.args.k
+        return rates
+
+
+def prompt_text(tok: Any, system: str, user: str) -> str:
+    """Return the chat prompt (system + user, generation prompt added), or plain text without a template."""
+    if getattr(tok, "chat_template", None):
+        return tok.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": user}],
+                                       tokenize=False, add_generation_prompt=True)
+    return f"{system}\n\n{user}\n\n"
+
+
+def round_half(x: float) -> int:
+    """Return x rounded to the nearest integer, halves up."""
+    return int(x + 0.5)
+
+
+def start_model(ctx: Any) -> str:
+    """Return the model the stage starts from: the `model.json` of its first input stage."""
+    path = Path(ctx.run.run_dir) / ctx.inputs[0] / "model.json"
+    if not path.exists():
+        raise StageError(f"{ctx.stage}: hard-mining cannot find the starting model ({path} is missing)")
+    return json.loads(path.read_text(encoding="utf-8"))["path"]
+
+
+def stage_rollouts(ctx: Any) -> int:
+    """Return the recipe's rollouts for this RL stage (8 when the stage is unknown)."""
+    try:
+        return int(ctx.run.loaded.recipe.rl.stages[ctx.config["index"]].rollouts)
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return 8
+
+
+@hookimpl
+def register_curricula(register: Any) -> None:
+    """Register the `hard-mining` curriculum."""
+    register("hard-mining", HardMining)
