@@ -2,7 +2,7 @@
 
 ``SCRIPT[question_start] = [reply, reply, ...]`` gives the replies to successive calls about the question
 starting with that text (the last one repeats); a reply that is an exception instance is raised. Every call
-is counted in ``CALLS``. Registered with Inspect once, on import.
+is counted in ``CALLS`` and its messages kept in ``PROMPTS``. Registered with Inspect once, on import.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from inspect_ai.model import GenerateConfig, ModelAPI, ModelOutput, ModelUsage, 
 
 SCRIPT: dict[str, list[Any]] = {}
 CALLS: Counter[str] = Counter()
+PROMPTS: list[list[dict[str, str]]] = []
 
 
 def reset(script: dict[str, list[Any]]) -> None:
@@ -20,6 +21,7 @@ def reset(script: dict[str, list[Any]]) -> None:
     SCRIPT.clear()
     SCRIPT.update(script)
     CALLS.clear()
+    PROMPTS.clear()
 
 
 def _key(text: str) -> str:
@@ -37,6 +39,7 @@ class ScriptedAPI(ModelAPI):
         super().__init__(model_name, base_url, api_key, [], config)
 
     async def generate(self, input: Any, tools: Any, tool_choice: Any, config: GenerateConfig) -> ModelOutput:
+        PROMPTS.append([{"role": m.role, "content": m.text} for m in input])
         key = _key(input[-1].text)
         replies = SCRIPT[key]
         reply = replies[min(CALLS[key], len(replies) - 1)]

@@ -12,6 +12,7 @@ from fleming.cli.plugins_cmd import plugins_command
 from fleming.cli.run_cmd import run_command, validate_command
 from fleming.cli.eval_cmd import eval_command
 from fleming.cli.leaderboard_cmd import leaderboard_command
+from fleming.cli.review_cmd import review_command
 from fleming.errors import FlemingError
 from fleming.pipeline.rundir import redact
 
@@ -65,6 +66,7 @@ cli.add_command(validate_command)
 cli.add_command(plugins_command)
 cli.add_command(eval_command)
 cli.add_command(leaderboard_command)
+cli.add_command(review_command)
 
 
 def main() -> None:
