@@ -51,8 +51,6 @@ def sft_config(args: TrlArgs, job: TrainJob, show_progress: bool = False) -> Any
 
 def grpo_rows(job: TrainJob) -> list[dict[str, Any]]:
     """GRPO dataset rows: the prompt plus the columns the reward functions read."""
-    if job.rollouts < 2:
-        raise StageError(f"{job.stage}: GRPO needs at least 2 rollouts per prompt (got {job.rollouts})")
     return [{k: v for k, v in trl_record(it).items() if k != "completion"} for it in job.items]
 
 

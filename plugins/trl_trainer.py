@@ -80,6 +80,8 @@ class TrlTrainer:
             raise StageError(f"trainer 'trl': unknown job kind '{job.kind}' (expected sft or grpo)")
         if not job.items:
             raise StageError(f"{job.stage}: trainer 'trl' got no items to train on")
+        if job.kind == "grpo" and job.rollouts < 2:
+            raise StageError(f"{job.stage}: GRPO needs at least 2 rollouts per prompt (got {job.rollouts})")
         from fleming.plugins.trl_run import run_job
 
         return run_job(self.args, job, ctx, step_offset(out))
