@@ -42,8 +42,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fleming.plugins.kg_path_teacher",
     "fleming.plugins.difficulty_mix",
     "fleming.plugins.hard_mining",
-    "fleming.plugins.difficulty_mix",
-    "fleming.plugins.hard_mining",
     "fleming.plugins.trl_trainer",
     "fleming.plugins.label_check",
     "fleming.plugins.difficulty_annotator",
