@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fleming.plugins.phi_filter",
     "fleming.plugins.rewards",
     "fleming.plugins.kg_path_teacher",
+    "fleming.plugins.llm_teacher",
     "fleming.plugins.difficulty_mix",
     "fleming.plugins.hard_mining",
     "fleming.plugins.trl_trainer",

@@ -91,7 +91,7 @@ class FormatReward:
 
     def well_formed(self, text: str, letters: Sequence[str]) -> bool:
         """Return whether `text` has the required reasoning-then-answer format for these option letters."""
-        text = self._strip_end(text)
+        text = self.strip_end(text)
         tags = answer_tags(text)
         if tags is None or len(tags) != 1 or not text.lower().endswith(CLOSE):
             return False
@@ -100,7 +100,8 @@ class FormatReward:
         reasoning = text[: text.lower().find(OPEN)]
         return bool(reasoning.strip())
 
-    def _strip_end(self, text: str) -> str:
+    def strip_end(self, text: str) -> str:
+        """Return `text` without trailing whitespace and end-of-sequence tokens."""
         while True:
             text = text.rstrip()
             for token in self.eos_tokens:

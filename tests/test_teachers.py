@@ -125,3 +125,69 @@ def test_kg_path_is_registered_with_checked_args() -> None:
     with pytest.raises(Exception, match=re.escape("cold_start.teacher.args.fallback")):
         build(reg, "teachers", Component(plugin="kg-path", args={"fallback": "guess"}), "cold_start.teacher",
               Path("."))
+
+
+# ---------------------------------------------------------------- llm teacher (scripted mockllm)
+
+def _scripted(calls: list[str]) -> Any:
+    """mockllm outputs: item 0 right at once (a long then short candidates), 1 right after backtracking,
+    2 right after self-correction of a missing tag, 3 never right."""
+    from inspect_ai.model import ModelOutput, ModelUsage
+
+    async def outputs(input: Any, tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        first, last = input[0].text, input[-1].text
+        item = next(i for i in range(4) if f"Question number {i}?" in first)
+        calls.append(f"{item}:{len(input)}")
+        refining = len(input) > 1
+        if item == 0:
+            text = ("Beta fits every finding, at length. " * (3 if calls.count("0:1") == 1 else 1)
+                    + "<answer>B</answer>")
+        elif item == 1:
+            text = "Backtracking: beta fits. <answer>B</answer>" if "Backtrack" in last else "Alpha. <answer>A</answer>"
+        elif item == 2:
+            text = "Corrected: beta. <answer>B</answer>" if refining and "required format" in last else "B, I think"
+        else:
+            text = "Gamma again. <answer>C</answer>"
+        out = ModelOutput.from_content(model="mockllm", content=text + "\n")
+        out.usage = ModelUsage(input_tokens=10, output_tokens=5, total_tokens=15)
+        return out
+
+    return outputs
+
+
+def test_llm_teacher_pass_at_k_refinement_rejects_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fleming.plugins.llm_teacher import LlmTeacher
+
+    monkeypatch.setenv("FLEMING_CACHE", str(tmp_path / "cache"))
+    calls: list[str] = []
+    items = [make_item(i, answer="B") for i in range(4)]
+    teacher = LlmTeacher(model="mockllm/model", model_args={"custom_outputs": _scripted(calls)}, k=3, rounds=2)
+    ctx = _ctx()
+    out = list(teacher.explain(items, ctx))
+    assert [type(o).__name__ for o in out] == ["QAItem", "QAItem", "QAItem", "Rejected"]
+    assert out[0].rationale == "Beta fits every finding, at length. <answer>B</answer>"  # the shortest passing
+    assert out[1].rationale.startswith("Backtracking") and out[2].rationale.startswith("Corrected")
+    texts = [o.rationale for o in out[:3]]
+    assert AnswerReward()(texts, out[:3]) == [1.0] * 3 and FormatReward()(texts, out[:3]) == [1.0] * 3
+    rejected = out[3]
+    assert "no rationale reached answer B" in rejected.reason
+    assert [(a["round"], a["prompt"], a["answer"]) for a in rejected.record["attempts"]] == [
+        (0, "teacher_cot", "C"), (0, "teacher_cot", "C"), (0, "teacher_cot", "C"),
+        (1, "teacher_backtrack", "C"), (2, "teacher_explore", "C")]
+    assert sorted(calls) == sorted(["0:1"] * 3 + ["1:1"] * 3 + ["1:3"] + ["2:1"] * 3 + ["2:3"]
+                                   + ["3:1"] * 3 + ["3:3", "3:5"])
+    notes = ctx.notes["llm-teacher"]
+    assert notes["pass@k"] == 1 and notes["refined_round_1"] == 2 and notes["rejected"] == 1
+    calls.clear()  # a second run is answered from the on-disk cache
+    again = list(LlmTeacher(model="mockllm/model", model_args={"custom_outputs": _scripted(calls)}, k=3,
+                            rounds=2).explain(items, _ctx()))
+    assert calls == [] and [getattr(o, "rationale", None) for o in again] == [getattr(o, "rationale", None)
+                                                                               for o in out]
+
+
+def test_llm_teacher_is_registered_with_checked_args() -> None:
+    assert "fleming.plugins.llm_teacher" in DEFAULT_PLUGINS
+    _, reg = fresh_registry()
+    with pytest.raises(Exception, match=r"cold_start.teacher.args.k"):
+        build(reg, "teachers", Component(plugin="llm", args={"model": "mockllm/model", "k": 0}),
+              "cold_start.teacher", Path("."))
