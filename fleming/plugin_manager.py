@@ -44,6 +44,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fleming.plugins.difficulty_mix",
     "fleming.plugins.hard_mining",
     "fleming.plugins.trl_trainer",
+    "fleming.plugins.openrlhf_trainer",
     "fleming.plugins.label_check",
     "fleming.plugins.difficulty_annotator",
     "fleming.plugins.pass_rate_annotator",
