@@ -233,7 +233,7 @@ def test_rl_stages_announce_every_checkpoint_and_chain_models(tmp_path: Path, mo
         m = _manifest(run_dir / stage)
         assert m["notes"]["curriculum"] == [
             {"round": 0, "items": len(train), "rollouts": 8, "reason": "hardest first"},
-            {"round": 1, "decision": "end of stage"},
+            {"round": 1, "decision": "end of stage", "reason": None},
         ]
         assert m["notes"]["acme"][0]["reward"] == 0.5  # brevity 1.0 times the recipe's weight 0.5
         assert m["counts"] == {"rounds": 1, "pool": len(train)}

@@ -307,7 +307,8 @@ def run_rl_stage(ctx: StageContext) -> None:
             continue
         selection = curriculum.select(pool, round_, last, ctx)
         if selection is None:
-            decisions.append({"round": round_, "decision": "end of stage"})
+            decisions.append({"round": round_, "decision": "end of stage", "reason": _end_reason(ctx, curriculum,
+                                                                                               st.curriculum.plugin)})
             break
         rollouts = selection.rollouts or st.rollouts
         decision = {"round": round_, "items": len(selection.items), "rollouts": rollouts, "reason": selection.reason}
@@ -323,6 +324,15 @@ def run_rl_stage(ctx: StageContext) -> None:
         raise StageError(f"rl.stages[{index}].curriculum: '{st.curriculum.plugin}' selected nothing to train on")
     _finish_training(ctx, last)
     ctx.counts.update(rounds=len([d for d in decisions if "items" in d]), pool=len(pool))
+
+
+def _end_reason(ctx: StageContext, curriculum: Any, plugin: str) -> str | None:
+    """Why the curriculum ended the stage: its ``end_reason`` attribute, or the ``end`` note it wrote."""
+    reason = getattr(curriculum, "end_reason", None)
+    if reason is None:
+        note = ctx.notes.get(plugin, {})
+        reason = note.get("end", {}).get("reason") if isinstance(note, dict) else None
+    return reason
 
 
 # ---------------------------------------------------------------- evaluation
