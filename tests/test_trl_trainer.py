@@ -161,3 +161,13 @@ def test_a_misspelt_arg_names_the_field() -> None:
     _, registry = fresh_registry()
     with pytest.raises(RecipeError, match="rl.trainer.args.*learning_rat"):
         validate_args(registry.get("trainers", "trl"), {"learning_rat": 1e-5}, "rl.trainer", Path("."))
+
+
+def test_train_tiny_recipe_validates() -> None:
+    from fleming.recipe import load_recipe
+
+    _, registry = fresh_registry()
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "train-tiny.yaml", registry).recipe
+    assert recipe.model == "tiny-random" and recipe.cold_start.trainer.plugin == "trl"
+    assert [s.curriculum.plugin for s in recipe.rl.stages] == ["difficulty-mix", "hard-mining"]
+    assert recipe.eval is not None and recipe.eval.checkpoints == "all"
