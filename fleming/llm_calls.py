@@ -190,8 +190,8 @@ class LLMClient:
                 try:
                     model = self._get_model(bool(request.config.get("temperature")))
                     out = await asyncio.wait_for(model.generate(messages, config=config), self.timeout)
-                except asyncio.TimeoutError:
-                    error = f"timed out after {self.timeout:g} s"
+                except asyncio.TimeoutError as exc:  # ours has no message; a provider's usually has one
+                    error = f"TimeoutError: {exc}" if str(exc) else f"timed out after {self.timeout:g} s"
                     continue
                 except Exception as exc:  # any provider failure: retry, then report it on the item
                     error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
