@@ -23,7 +23,7 @@ from fleming.errors import MissingDependencyError, StageError
 def _main_block(module: str) -> ast.Module:
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
-        raise MissingDependencyError(f"{module} is not installed: pip install 'fleming-med[openrlhf]'")
+        raise MissingDependencyError(f"{module} is not installed: pip install --no-deps openrlhf==0.11.2")
     tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"), spec.origin)
     for node in tree.body:
         if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):

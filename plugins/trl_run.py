@@ -71,7 +71,7 @@ def _peft_config(args: TrlArgs) -> Any:
     except ImportError:
         from fleming.errors import MissingDependencyError
 
-        raise MissingDependencyError("trainer 'trl' with lora: true needs peft: pip install 'fleming-med[train]'")
+        raise MissingDependencyError("trainer 'trl' with lora: true needs peft: pip install peft")
     return LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, target_modules="all-linear",
                       task_type="CAUSAL_LM")
 
