@@ -56,7 +56,9 @@ class TrlReward:
         self.index = index
         self.items = items
         self.ledger = ledger
-        self.__name__ = getattr(reward, "__name__", None) or type(reward).__name__
+        # TRL logs each reward as rewards/<__name__>/mean: use the recipe's plugin name when the stage set it
+        self.__name__ = (getattr(reward, "fleming_name", None) or getattr(reward, "__name__", None)
+                         or type(reward).__name__)
 
     def __call__(self, completions: Sequence[Any], id: Sequence[str], **kwargs: Any) -> list[float | None]:
         """Score the completions with the fleming reward; one float or None each."""

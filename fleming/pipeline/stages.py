@@ -5,6 +5,7 @@ A stage exists in a run only when the recipe asks for it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -292,7 +293,10 @@ def run_rl_stage(ctx: StageContext) -> None:
     rewards = []
     for i, spec in enumerate(rl.rewards):
         _, weight = split_weight("rewards", dict(spec.args), f"rl.rewards[{i}]")
-        rewards.append((ctx.run.build("rewards", f"rl.rewards[{i}]", spec), weight))
+        reward = ctx.run.build("rewards", f"rl.rewards[{i}]", spec)
+        with contextlib.suppress(AttributeError, TypeError):  # lets trainers log the reward by its recipe name
+            reward.fleming_name = spec.plugin
+        rewards.append((reward, weight))
     curriculum = ctx.run.build("curricula", f"rl.stages[{index}].curriculum", st.curriculum)
     model_path = _model_path(ctx, ctx.inputs[0])
     last: Checkpoint | None = None
