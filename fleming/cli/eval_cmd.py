@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def print_rows(rows: list[EvalRow], console: Console) -> None:
     """Print strict and lenient accuracy (never mixed) per model × benchmark."""
     table = Table(title="evaluation (strict = the <answer> tag; lenient = last option letter, reported apart)")
     for col in ("model", "benchmark", "n", "strict acc", "lenient acc", "no answer", "status"):
-        table.add_column(col, justify="right" if col in ("n",) else "left")
+        table.add_column(col, justify="right" if col in ("n",) else "left", no_wrap=col != "model")
     for r in rows:
         table.add_row(r.label, r.benchmark, str(r.samples), _fmt(r.strict, r.strict_stderr),
                       _fmt(r.lenient, r.lenient_stderr), "—" if r.no_answer is None else f"{r.no_answer:.3f}",
@@ -91,6 +92,6 @@ def eval_command(model: str, benchmarks: str, limit: int | None, data_dir: str |
     rows = evaluate([target], makers, out, limit=limit, backend=backend, model_args=margs,  # type: ignore[arg-type]
                     max_tokens=max_tokens, status=lambda m: console.print(f"[dim]{m}[/]"))
     write_summary(rows, out / "summary.json")
-    print_rows(rows, Console())
+    print_rows(rows, Console() if sys.stdout.isatty() else Console(width=140))
     check_rows(rows)
     click.echo(f"logs: {out}  (build the site with: fleming leaderboard {out})")
