@@ -120,9 +120,10 @@ def benchmark_makers(bench: Any, name: str, data_dir: str | None, run_dir: Path 
 
 
 def build_tasks(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], backend: Backend = "hf",
-                model_args: Mapping[str, Any] | None = None, max_tokens: int | None = None) -> list[Any]:
+                model_args: Mapping[str, Any] | None = None, max_tokens: int | None = None,
+                limit: int | None = None) -> list[Any]:
     """Return one Inspect task per target × benchmark, each with its model and its ``fleming`` tag
-    (``max_tokens`` overrides every task's generation budget)."""
+    (``max_tokens`` overrides every task's generation budget; ``limit`` keeps the first items)."""
     from inspect_ai import task_with
     from inspect_ai.model import GenerateConfig
 
@@ -130,11 +131,22 @@ def build_tasks(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], back
     for target in targets:
         model = inspect_model(target, backend, **dict(model_args or {}))
         for name, make in makers:
-            task = make()
+            task = _length_sorted(make(), limit) if backend == "hf" else make()
             metadata = {**(task.metadata or {}), "fleming": {**target.tag(), "benchmark": name}}
             config = task.config.merge(GenerateConfig(max_tokens=max_tokens)) if max_tokens else task.config
             tasks.append(task_with(task, model=model, metadata=metadata, config=config))
     return tasks
+
+
+def _length_sorted(task: Any, limit: int | None) -> Any:
+    """Keep the first `limit` samples, in order of prompt length: the hf provider generates queued requests in
+    batches, and a batch of similar lengths wastes less work on padding (lm-eval sorts the same way)."""
+    from inspect_ai import task_with
+    from inspect_ai.dataset import MemoryDataset
+
+    samples = list(task.dataset)[:limit] if limit else list(task.dataset)
+    samples.sort(key=lambda s: len(s.input) if isinstance(s.input, str) else sum(len(m.text) for m in s.input))
+    return task_with(task, dataset=MemoryDataset(samples, name=task.dataset.name, location=task.dataset.location))
 
 
 def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir: Path, *,
@@ -147,11 +159,12 @@ def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir
     if not targets or not makers:
         return []
     log_dir.mkdir(parents=True, exist_ok=True)
-    tasks = build_tasks(targets, makers, backend=backend, model_args=model_args, max_tokens=max_tokens)
+    tasks = build_tasks(targets, makers, backend=backend, model_args=model_args, max_tokens=max_tokens, limit=limit)
     if status:
         status(f"evaluating {len(targets)} model(s) on {len(makers)} benchmark(s)"
                + (f", first {limit} items each" if limit else "") + f"; logs in {log_dir}")
-    _, logs = eval_set(tasks, log_dir=str(log_dir), limit=limit, max_tasks=1, display=display,  # type: ignore[arg-type]
+    _, logs = eval_set(tasks, log_dir=str(log_dir), limit=None if backend == "hf" else limit, max_tasks=1,
+                       display=display,  # type: ignore[arg-type]
                        retry_attempts=1, log_dir_allow_dirty=True, fail_on_error=0.5,
                        **({"max_connections": max_connections} if max_connections else {}))
     return [row_from_log(log) for log in logs]
