@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,14 @@ def _announced(folder: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory, _session_model_cache: Path) -> RunContext:
-    os.environ["FLEMING_CACHE"] = str(_session_model_cache)
-    run, outcomes = _run(REPO / "recipes" / "train-tiny.yaml", tmp_path_factory.mktemp("runs"))
-    assert [o.name for o in outcomes] == ["model", "collect", "synthesize", "mix", "cold_start", "rl-stage1",
-                                          "rl-stage2", "eval"]
-    return run
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, _session_model_cache: Path) -> Iterator[RunContext]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FLEMING_CACHE", str(_session_model_cache))
+        mp.setenv("FLEMING_PLUGINS", "")
+        run, outcomes = _run(REPO / "recipes" / "train-tiny.yaml", tmp_path_factory.mktemp("runs"))
+        assert [o.name for o in outcomes] == ["model", "collect", "synthesize", "mix", "cold_start", "rl-stage1",
+                                              "rl-stage2", "eval"]
+        yield run
 
 
 def test_every_stage_trains_from_the_last_and_every_checkpoint_is_evaluated(tiny_run: RunContext) -> None:
