@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,26 @@ def write_items(folder: Path, items: Sequence[QAItem], name: str = "items") -> N
     with atomic_dir(folder / name) as tmp:
         ds.save_to_disk(str(tmp))
     atomic_write_text(folder / f"{name}.jsonl", jsonl_text(i.to_record() for i in items))
+
+
+def json_lines(path: Path, errors: str = "strict") -> Iterator[tuple[int, dict[str, Any] | Rejected]]:
+    """Yield (line number, object) per non-blank line of a JSONL file; a line that is not a JSON object
+    becomes a `Rejected` at ``file:line``. ``errors`` is the text decoding's error handler."""
+    with open(path, encoding="utf-8", errors=errors) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield lineno, Rejected(f"invalid JSON: {exc.msg} at column {exc.colno}", where, {"line": line[:500]})
+                continue
+            if not isinstance(rec, dict):
+                yield lineno, Rejected(f"expected a JSON object, got {type(rec).__name__}", where,
+                                       {"line": line[:500]})
+                continue
+            yield lineno, rec
 
 
 def read_items(folder: Path, name: str = "items") -> list[QAItem]:

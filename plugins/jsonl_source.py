@@ -8,7 +8,6 @@ silently.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from pydantic import PositiveInt
 
 from fleming import ExistingPath, QAItem, Rejected, hookimpl
+from fleming.items import json_lines
 
 REQUIRED = ("id", "question", "options", "answer")
 
@@ -36,24 +36,13 @@ class JsonlSource:
         """Yield one item per valid row, and a reject (file:line and reason) per invalid one."""
         for file in self.files():
             dataset = self.name or file.stem
-            with open(file, encoding="utf-8", errors="replace") as fh:
-                for lineno, line in enumerate(fh, start=1):
-                    if self.limit is not None and lineno > self.limit:
-                        break
-                    if not line.strip():
-                        continue
-                    where = f"{file}:{lineno}"
-                    got = self._parse(line, where, dataset, lineno)
-                    yield got
+            for lineno, rec in json_lines(file, errors="replace"):
+                if self.limit is not None and lineno > self.limit:
+                    break
+                yield rec if isinstance(rec, Rejected) else self._parse(rec, f"{file}:{lineno}", dataset, lineno)
 
     @staticmethod
-    def _parse(line: str, where: str, dataset: str, lineno: int) -> QAItem | Rejected:
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            return Rejected(f"invalid JSON: {exc.msg} at column {exc.colno}", where, {"line": line[:500]})
-        if not isinstance(rec, dict):
-            return Rejected(f"expected a JSON object, got {type(rec).__name__}", where, {"line": line[:500]})
+    def _parse(rec: dict[str, Any], where: str, dataset: str, lineno: int) -> QAItem | Rejected:
         missing = [k for k in REQUIRED if k not in rec]
         if missing:
             return Rejected(f"missing field(s): {', '.join(missing)}", where, rec)

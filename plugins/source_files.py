@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fleming.errors import DataError
+from fleming.items import json_lines as read_json_lines
 from fleming.types import Rejected
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -34,22 +35,9 @@ def guess_split(path: Path) -> str:
 
 
 def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | Rejected]]:
-    """Yield (line number, object) per non-blank line; a line that is not a JSON object becomes a reject."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield lineno, Rejected(f"invalid JSON: {exc.msg} at column {exc.colno}", where, {"line": line[:500]})
-                continue
-            if not isinstance(rec, dict):
-                yield lineno, Rejected(f"expected a JSON object, got {type(rec).__name__}", where,
-                                       {"line": line[:500]})
-                continue
-            yield lineno, rec
+    """Yield (line number, object) per non-blank line; undecodable bytes are replaced (the structure filter
+    reports them), and a line that is not a JSON object becomes a reject."""
+    return read_json_lines(path, errors="replace")
 
 
 def read_json(path: Path) -> Any:

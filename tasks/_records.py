@@ -8,7 +8,6 @@ file and line, because a silently smaller test set would change every reported a
 """
 from __future__ import annotations
 
-import json
 import os
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fleming.errors import DataError
+from fleming.items import json_lines
 from fleming.types import Rejected
 
 ENV_DATA_DIR = "FLEMING_DATA_DIR"
@@ -112,18 +112,9 @@ def normalise(raw: Any, where: str, default_id: str) -> dict[str, Any] | Rejecte
 
 def read_jsonl(path: Path, name: str) -> Iterator[tuple[str, dict[str, Any] | Rejected]]:
     """Yield ``(file:line, record or Rejected)`` for every non-blank line of a JSONL file."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield where, Rejected(f"invalid JSON: {exc.msg} at column {exc.colno}", where,
-                                      {"line": line[:500]})
-                continue
-            yield where, normalise(raw, where, f"{name}-{lineno:05d}")
+    for lineno, raw in json_lines(path):
+        where = f"{path}:{lineno}"
+        yield where, raw if isinstance(raw, Rejected) else normalise(raw, where, f"{name}-{lineno:05d}")
 
 
 def checked(rows: Iterable[tuple[str, dict[str, Any] | Rejected]], origin: str) -> list[dict[str, Any]]:
