@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -170,11 +171,31 @@ def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir
     return [row_from_log(log) for log in logs]
 
 
-def _metric(log: Any, score: str, metric: str) -> float | None:
-    for s in (log.results.scores if log.results else []):
-        if s.name == score and metric in s.metrics:
-            return float(s.metrics[metric].value)
-    return None
+HEADLINE = {("strict", "accuracy"): "strict", ("strict", "stderr"): "strict_stderr",
+            ("lenient", "accuracy"): "lenient", ("lenient", "stderr"): "lenient_stderr",
+            ("no_answer", "mean"): "no_answer"}
+"""(score name, metric name) in a fleming task's log -> the field it fills in `EvalRow` and the leaderboard."""
+
+
+def headline_metrics(scores: Sequence[Any]) -> dict[str, float | None]:
+    """Return strict / lenient accuracy with stderr and the no-answer rate from a log's ``results.scores``
+    (a missing, NaN or non-numeric value is None)."""
+    out: dict[str, float | None] = dict.fromkeys(HEADLINE.values())
+    for score in scores:
+        for metric, value in score.metrics.items():
+            field = HEADLINE.get((score.name, metric))
+            if field is not None:
+                out[field] = finite_number(value.value)
+    return out
+
+
+def finite_number(value: Any) -> float | None:
+    """Return a finite float, or None for a missing / NaN / non-numeric metric value."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def row_from_log(log: Any) -> EvalRow:
@@ -183,9 +204,7 @@ def row_from_log(log: Any) -> EvalRow:
     benchmark = tag.get("benchmark") or log.eval.task.split("/")[-1]
     samples = log.results.completed_samples if log.results else 0
     return EvalRow(label=tag.get("model") or log.eval.model, benchmark=benchmark, status=log.status,
-                   samples=samples, strict=_metric(log, "strict", "accuracy"),
-                   strict_stderr=_metric(log, "strict", "stderr"), lenient=_metric(log, "lenient", "accuracy"),
-                   lenient_stderr=_metric(log, "lenient", "stderr"), no_answer=_metric(log, "no_answer", "mean"),
+                   samples=samples, **headline_metrics(log.results.scores if log.results else []),  # type: ignore[arg-type]
                    log=str(log.location), tag=tag, error=log.error.message if log.error else None)
 
 
@@ -194,11 +213,6 @@ def write_summary(rows: Sequence[EvalRow], path: Path) -> None:
     from fleming.pipeline.rundir import atomic_write_json
 
     atomic_write_json(path, [asdict(r) for r in rows])
-
-
-def read_summary(path: Path) -> list[dict[str, Any]]:
-    """Read a summary written by `write_summary`."""
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def check_rows(rows: Sequence[EvalRow]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fleming.errors import DataError
+from fleming.evaluation import finite_number, headline_metrics
 
 COLUMNS = ("run", "stage", "stage_index", "step", "final", "model", "benchmark", "strict", "strict_stderr",
            "lenient", "lenient_stderr", "no_answer", "samples", "log", "status", "error", "task", "model_key",
@@ -163,26 +163,14 @@ def _apply_meta(row: LogRow, meta: FlemingMeta, model_name: str) -> None:
 
 
 def _apply_scores(row: LogRow, scores: Sequence[Any]) -> None:
-    """Take strict / lenient accuracy with stderr and the no-answer rate from the results."""
+    """Take strict / lenient accuracy with stderr and the no-answer rate from the results, and the per-subject
+    strict accuracy (Inspect's grouped metrics)."""
+    for field, value in headline_metrics(scores).items():
+        setattr(row, field, value)
     for score in scores:
-        metrics = {name: _number(m.value) for name, m in score.metrics.items()}
         if score.name == "strict":
-            row.strict, row.strict_stderr = metrics.get("accuracy"), metrics.get("stderr")
-            row.strict_by_subject = {str(m.name): metrics[key] for key, m in score.metrics.items()
-                                     if getattr(m, "group", None) and metrics[key] is not None}
-        elif score.name == "lenient":
-            row.lenient, row.lenient_stderr = metrics.get("accuracy"), metrics.get("stderr")
-        elif score.name == "no_answer":
-            row.no_answer = metrics.get("mean")
-
-
-def _number(value: Any) -> float | None:
-    """Return a finite float, or None for a missing / NaN / non-numeric metric value."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+            row.strict_by_subject = {str(m.name): number for m in score.metrics.values()
+                                     if getattr(m, "group", None) and (number := finite_number(m.value)) is not None}
 
 
 def _plain_label(model: str, args: dict[str, Any]) -> str:
