@@ -221,3 +221,23 @@ def check_rows(rows: Sequence[EvalRow]) -> None:
         first = rows[0]
         raise StageError(f"evaluation failed for every task; first: {first.label} on {first.benchmark}: "
                          f"{' '.join((first.error or first.status).split())[:300]}")
+
+
+def _fmt(value: float | None, err: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f} ± {err:.3f}" if err is not None else f"{value:.3f}"
+
+
+def print_rows(rows: Sequence[EvalRow], console: Any) -> None:
+    """Print strict and lenient accuracy (never mixed) per model × benchmark on a rich console."""
+    from rich.table import Table
+
+    table = Table(title="evaluation (strict = the <answer> tag; lenient = last option letter, reported apart)")
+    for col in ("model", "benchmark", "n", "strict acc", "lenient acc", "no answer", "status"):
+        table.add_column(col, justify="right" if col in ("n",) else "left", no_wrap=col != "model")
+    for r in rows:
+        table.add_row(r.label, r.benchmark, str(r.samples), _fmt(r.strict, r.strict_stderr),
+                      _fmt(r.lenient, r.lenient_stderr), "—" if r.no_answer is None else f"{r.no_answer:.3f}",
+                      r.status)
+    console.print(table)

@@ -9,10 +9,9 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from fleming.errors import RecipeError
-from fleming.evaluation import EvalRow, EvalTarget, check_rows, evaluate, task_makers, write_summary
+from fleming.evaluation import EvalTarget, check_rows, evaluate, print_rows, task_makers, write_summary
 from fleming.models import check_model_spec, resolve_model
 
 
@@ -40,24 +39,6 @@ def _task_args(pairs: tuple[str, ...], benchmarks: list[str]) -> dict[str, dict[
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"
-
-
-def _fmt(value: float | None, err: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.3f} ± {err:.3f}" if err is not None else f"{value:.3f}"
-
-
-def print_rows(rows: list[EvalRow], console: Console) -> None:
-    """Print strict and lenient accuracy (never mixed) per model × benchmark."""
-    table = Table(title="evaluation (strict = the <answer> tag; lenient = last option letter, reported apart)")
-    for col in ("model", "benchmark", "n", "strict acc", "lenient acc", "no answer", "status"):
-        table.add_column(col, justify="right" if col in ("n",) else "left", no_wrap=col != "model")
-    for r in rows:
-        table.add_row(r.label, r.benchmark, str(r.samples), _fmt(r.strict, r.strict_stderr),
-                      _fmt(r.lenient, r.lenient_stderr), "—" if r.no_answer is None else f"{r.no_answer:.3f}",
-                      r.status)
-    console.print(table)
 
 
 @click.command("eval")

@@ -20,7 +20,8 @@ from fleming.items import jsonl_text, read_items, write_items, write_rejects
 from fleming.mixing import mix_items
 from fleming.models import resolve_model
 from fleming.formats import write_training_shapes
-from fleming.evaluation import EvalTarget, TaskMaker, benchmark_makers, check_rows, evaluate, write_summary
+from fleming.evaluation import (EvalTarget, TaskMaker, benchmark_makers, check_rows, evaluate, print_rows,
+                                write_summary)
 from fleming.pipeline.context import ANNOUNCED, StageContext
 from fleming.pipeline.rundir import atomic_write_json, atomic_write_text
 from fleming.protocols import TrainJob
@@ -378,8 +379,6 @@ def eval_targets(ctx: StageContext) -> list[EvalTarget]:
 
 def run_eval(ctx: StageContext) -> None:
     """Evaluate the base model and every checkpoint on the recipe's benchmarks (Inspect ``eval_set``)."""
-    from fleming.cli.eval_cmd import print_rows
-
     ev = ctx.run.loaded.recipe.eval
     assert ev is not None
     makers: list[TaskMaker] = []
