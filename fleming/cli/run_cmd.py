@@ -1,6 +1,7 @@
 """`fleming run` and `fleming validate`."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -35,7 +36,11 @@ def validate_command(recipe: str) -> None:
 @click.option("--from", "from_stage", metavar="STAGE", help="Redo STAGE and every stage after it.")
 @click.option("--only", metavar="STAGE", help="Run only STAGE (its inputs must have finished).")
 @click.option("--no-progress", is_flag=True, help="No progress bars (plain log lines only).")
-def run_command(recipe: str, runs_dir: str, from_stage: str | None, only: str | None, no_progress: bool) -> None:
+@click.option("--dry-run", is_flag=True,
+              help="Validate, then print what a run would do (skip / resume / run each stage, components and "
+                   "their args, OpenRLHF commands) and what it needs that is missing here; run and write nothing.")
+def run_command(recipe: str, runs_dir: str, from_stage: str | None, only: str | None, no_progress: bool,
+                dry_run: bool) -> None:
     """Run RECIPE's stages; stages already finished with the same inputs and config are skipped."""
     if from_stage and only:
         raise click.UsageError("give --from or --only, not both")
@@ -44,6 +49,12 @@ def run_command(recipe: str, runs_dir: str, from_stage: str | None, only: str | 
     run = RunContext(loaded=loaded, registry=registry, pm=pm, run_dir=Path(runs_dir) / loaded.recipe.name,
                      console=console, show_progress=not no_progress)
     check_stage_options(run, from_stage, only)  # before any output: a bad stage name is one error line
+    if dry_run:
+        from fleming.dry_run import dry_run as plan_dry_run, print_dry_run
+
+        report = plan_dry_run(run, from_stage=from_stage, only=only)
+        print_dry_run(report, Console() if sys.stdout.isatty() else Console(width=160), recipe, run.run_dir)
+        return
     console.print(f"[bold]fleming run[/bold] {recipe} → {run.run_dir}")
     outcomes = run_pipeline(run, from_stage=from_stage, only=only)
     ran = sum(o.status == "ran" for o in outcomes)

@@ -5,7 +5,8 @@ stages' output hashes) and the versions of fleming and of the plugins the recipe
 skips every stage whose manifest matches; ``from_stage`` forces that stage and all after it;
 ``only`` runs just one stage (its inputs must be finished). A stage killed half-way has no manifest,
 so the next run redoes it; its ``checkpoints/`` folder is kept when the fingerprint is unchanged, so
-trainers resume from their last checkpoint.
+trainers resume from their last checkpoint. ``plan_run`` says what a run would do with each stage, writing
+nothing (``fleming run --dry-run``); it and ``run_pipeline`` decide with the same ``stage_action``.
 """
 from __future__ import annotations
 
@@ -38,6 +39,15 @@ class StageOutcome:
     name: str
     status: str  # "ran" or "skipped"
     manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlannedStage:
+    """What a run would do with one stage (see `plan_run`): skip, resume, run, not selected or blocked."""
+
+    stage: Stage
+    action: str
+    reason: str
 
 
 def _version(dist: str) -> str | None:
@@ -108,12 +118,45 @@ def _run_lock(run_dir: Path) -> Iterator[None]:
         yield
 
 
+def run_versions(run: RunContext) -> dict[str, Any]:
+    """The versions every stage fingerprint covers: fleming, the recipe's plugins, the data packages."""
+    return {"fleming": _version("fleming-med"), "plugins": _plugin_versions(run),
+            "data": {p: _version(p) for p in _DATA_PACKAGES}}
+
+
+def stage_fingerprint(run: RunContext, stage: Stage, hashes: dict[str, str | None],
+                      versions: dict[str, Any]) -> str:
+    """A stage's fingerprint: its config, the model, its inputs' output hashes, versions and input files."""
+    return fingerprint({"stage": stage.name, "config": stage.config, "model": run.loaded.recipe.model,
+                        "inputs": {n: hashes.get(n) for n in stage.inputs}, "versions": versions,
+                        "files": _input_files(run, stage)})
+
+
+def _marker(stage_dir: Path) -> str | None:
+    """The fingerprint a stage's unfinished work was started with (None when there is none)."""
+    marker = stage_dir / ".fingerprint"
+    return marker.read_text().strip() if marker.exists() else None
+
+
+def stage_action(name: str, fp: str, manifest: dict[str, Any] | None, marker: str | None, forcing: bool,
+                 only: str | None) -> str:
+    """What a run does with a stage: "not selected" (another --only), "skip" (finished with this
+    fingerprint), "resume" (killed work of this fingerprint is kept) or "run" (from scratch)."""
+    if only is not None and name != only:
+        return "not selected"
+    forced = forcing or only == name
+    if not forced and manifest is not None and manifest.get("fingerprint") == fp:
+        return "skip"
+    if not forced and marker == fp:
+        return "resume"
+    return "run"
+
+
 def run_pipeline(run: RunContext, from_stage: str | None = None, only: str | None = None) -> list[StageOutcome]:
     """Run the recipe's stages in order and return what happened to each."""
     stages = plan(run.loaded.recipe)
     check_stage_options(run, from_stage, only, names=[s.name for s in stages])
-    versions = {"fleming": _version("fleming-med"), "plugins": _plugin_versions(run),
-                "data": {p: _version(p) for p in _DATA_PACKAGES}}
+    versions = run_versions(run)
     outcomes: list[StageOutcome] = []
     hashes: dict[str, str | None] = {}
     forcing = False
@@ -124,45 +167,102 @@ def run_pipeline(run: RunContext, from_stage: str | None = None, only: str | Non
             stage_dir = run.run_dir / stage.name
             manifest = read_manifest(stage_dir)
             forcing = forcing or stage.name == from_stage
-            fp = fingerprint({"stage": stage.name, "config": stage.config, "model": run.loaded.recipe.model,
-                              "inputs": {n: hashes.get(n) for n in stage.inputs}, "versions": versions,
-                              "files": _input_files(run, stage)})
-            if only is not None and stage.name != only:
+            fp = stage_fingerprint(run, stage, hashes, versions)
+            action = stage_action(stage.name, fp, manifest, _marker(stage_dir), forcing, only)
+            if action == "not selected":
                 hashes[stage.name] = manifest["outputs_hash"] if manifest else None
                 continue
-            if only is None and not forcing and manifest is not None and manifest.get("fingerprint") == fp:
+            if action == "skip":
+                assert manifest is not None
                 run.console.print(f"[green]✓[/green] {stage.name}: skipped (finished, fingerprint {fp} matches)")
                 hashes[stage.name] = manifest["outputs_hash"]
                 outcomes.append(StageOutcome(stage.name, "skipped", manifest))
                 continue
             missing = [n for n in stage.inputs if hashes.get(n) is None]
             if missing:
-                raise StageError(f"stage '{stage.name}' needs {', '.join(repr(m) for m in missing)}, which "
-                                 "has not finished; run without --only first")
-            manifest = _run_stage(run, stage, stage_dir, fp, forced=forcing or only == stage.name,
-                                  versions=versions)
+                raise StageError(_missing_message(stage.name, missing))
+            manifest = _run_stage(run, stage, stage_dir, fp, resume=action == "resume", versions=versions)
             hashes[stage.name] = manifest["outputs_hash"]
             outcomes.append(StageOutcome(stage.name, "ran", manifest))
     return outcomes
 
 
-def _prepare(stage_dir: Path, fp: str, forced: bool) -> bool:
+def _missing_message(name: str, missing: list[str]) -> str:
+    return (f"stage '{name}' needs {', '.join(repr(m) for m in missing)}, which has not finished; "
+            "run without --only first")
+
+
+def plan_run(run: RunContext, from_stage: str | None = None, only: str | None = None) -> list[PlannedStage]:
+    """Say what `run_pipeline` would do with each stage, reading the run folder but writing nothing.
+
+    A stage whose input would run first cannot have its fingerprint known beforehand: it is planned to run
+    (a real run still skips it if that input's outputs come out unchanged)."""
+    stages = plan(run.loaded.recipe)
+    check_stage_options(run, from_stage, only, names=[s.name for s in stages])
+    versions: dict[str, Any] | None = None
+    hashes: dict[str, str | None] = {}
+    pending: set[str] = set()
+    planned: list[PlannedStage] = []
+    forcing = False
+    for stage in stages:
+        stage_dir = run.run_dir / stage.name
+        manifest = read_manifest(stage_dir)
+        marker = _marker(stage_dir)
+        forcing = forcing or stage.name == from_stage
+        waiting = [n for n in stage.inputs if n in pending]
+        if only is not None and stage.name != only:
+            action, reason = "not selected", f"--only {only}"
+        elif manifest is None and marker is None:
+            action = "run"
+            reason = "--only" if only else f"--from {from_stage}" if forcing else "not run before"
+        elif waiting and not forcing:
+            action, reason = "run", (f"{', '.join(waiting)} runs first (a real run skips this stage if "
+                                     f"{'its' if len(waiting) == 1 else 'their'} outputs come out unchanged)")
+        else:
+            versions = versions if versions is not None else run_versions(run)
+            fp = stage_fingerprint(run, stage, hashes, versions)
+            action = stage_action(stage.name, fp, manifest, marker, forcing, only)
+            reason = _reason(action, fp, manifest, forcing, only, from_stage)
+        missing = [n for n in stage.inputs if hashes.get(n) is None and n not in pending]
+        if action == "run" and missing:
+            action, reason = "blocked", _missing_message(stage.name, missing)
+        if action in ("run", "resume"):
+            pending.add(stage.name)
+        kept = manifest is not None and action in ("skip", "not selected")
+        hashes[stage.name] = manifest["outputs_hash"] if kept else None  # type: ignore[index]
+        planned.append(PlannedStage(stage, action, reason))
+    return planned
+
+
+def _reason(action: str, fp: str, manifest: dict[str, Any] | None, forcing: bool, only: str | None,
+            from_stage: str | None) -> str:
+    if action == "skip":
+        return f"finished, fingerprint {fp} matches"
+    if action == "resume":
+        return f"an unfinished run of fingerprint {fp} left work to resume from"
+    if only is not None:
+        return "--only"
+    if forcing:
+        return f"--from {from_stage}"
+    if manifest is None:
+        return "never finished"
+    return f"config, inputs or versions changed (fingerprint {manifest.get('fingerprint')} → {fp})"
+
+
+def _prepare(stage_dir: Path, fp: str, resume: bool) -> None:
     """Clear what a stage left behind unless it is resumable work of the same fingerprint."""
-    marker = stage_dir / ".fingerprint"
-    resumable = not forced and marker.exists() and marker.read_text().strip() == fp
     if stage_dir.exists():
         (stage_dir / MANIFEST).unlink(missing_ok=True)  # never leave a stale "finished" behind
-        if not resumable:
+        if not resume:
             shutil.rmtree(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
-    marker.write_text(fp)
-    return resumable
+    (stage_dir / ".fingerprint").write_text(fp)
 
 
-def _run_stage(run: RunContext, stage: Stage, stage_dir: Path, fp: str, forced: bool,
+def _run_stage(run: RunContext, stage: Stage, stage_dir: Path, fp: str, resume: bool,
                versions: dict[str, Any]) -> dict[str, Any]:
-    resumed = _prepare(stage_dir, fp, forced)
-    run.console.print(f"[bold cyan]▶[/bold cyan] {stage.name}: {'resuming' if resumed else 'running'}")
+    _prepare(stage_dir, fp, resume)
+    run.console.print(f"[bold cyan]▶[/bold cyan] {stage.name}: {'resuming' if resume else 'running'}")
     ctx = StageContext(run=run, stage=stage.name, dir=stage_dir, inputs=stage.inputs, config=stage.config)
     started = time.time()
     t0 = time.perf_counter()
@@ -184,7 +284,7 @@ def _run_stage(run: RunContext, stage: Stage, stage_dir: Path, fp: str, forced: 
         "notes": ctx.notes,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "seconds": seconds,
-        "resumed": resumed,
+        "resumed": resume,
         "versions": versions,
         "packages": {p: v for p in _REPORTED_PACKAGES if (v := _version(p))},
         "python": os.sys.version.split()[0],
