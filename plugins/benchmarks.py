@@ -2,9 +2,10 @@
 
 Each name builds the Inspect task of ``fleming.tasks`` with the same name; the recipe's ``args`` are the
 task's arguments (``data_file``, ``shuffle_seed``, ``max_tokens``; ``options`` for medbullets,
-``official_test`` for pubmedqa, ``run_dir`` / ``all_items`` for kg_heldout). ``kg-heldout`` is an alias of
-``kg_heldout``; without ``run_dir`` it evaluates the current run's held-out items. ``med9`` is the suite
-(``members``: the nine benchmarks in the paper's order). Inspect is imported only when a task is built.
+``official_test`` for pubmedqa, ``run_dir`` / ``all_items`` for kg_heldout), plus ``limit`` (the first N
+items). ``kg-heldout`` is an alias of ``kg_heldout``; without ``run_dir`` it evaluates the current run's
+held-out items. ``med9`` is the suite (``members``: the nine benchmarks in the paper's order; args ``limit``
+per member and ``missing: skip`` to evaluate only the members whose file is in the benchmark folder). Inspect is imported only when a task is built.
 """
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from fleming.errors import RecipeError
 
 
 class TaskArgs(BaseModel):
-    """The recipe args every benchmark takes (the task's own ``-T`` arguments, less ``data_dir``)."""
+    """The recipe args every benchmark takes: the task's own ``-T`` arguments (less ``data_dir``), and
+    ``limit``, the first N items only (a fixed subset; the eval section's ``limit`` caps every benchmark)."""
 
     model_config = ConfigDict(extra="forbid")
+    limit: PositiveInt | None = None
     data_file: ExistingPath | None = None
     shuffle_seed: int | None = None
     max_tokens: PositiveInt = 1024
@@ -53,8 +56,9 @@ ARGS: dict[str, type[TaskArgs]] = {"pubmedqa": PubmedqaArgs, "medbullets": Medbu
 class InspectBenchmark:
     """A benchmark component: builds the fleming Inspect task `name` with the recipe's args."""
 
-    def __init__(self, name: str, **args: Any) -> None:
+    def __init__(self, name: str, limit: int | None = None, **args: Any) -> None:
         self.name = name
+        self.limit = limit
         self.args = {k: str(v) if isinstance(v, Path) else v for k, v in args.items()}
 
     def task(self, data_dir: Path | None, limit: int | None) -> Any:
@@ -65,6 +69,7 @@ class InspectBenchmark:
         from fleming.tasks import load_task
 
         task = load_task(self.name, data_dir=data_dir, **args)
+        limit = min((n for n in (limit, self.limit) if n is not None), default=None)
         if limit is not None:
             from inspect_ai import task_with
 
@@ -83,12 +88,24 @@ class HeldoutBenchmark(InspectBenchmark):
         return self._build(data_dir, limit, args)
 
 
+class SuiteArgs(BaseModel):
+    """A suite's recipe args: the first ``limit`` items of each member, and what to do with a member that has
+    no file in the benchmark folder (``error``, the default, or ``skip`` it, saying so)."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: PositiveInt | None = None
+    missing: Literal["error", "skip"] = "error"
+
+
 class Suite:
     """A named list of benchmarks; the evaluation stage expands it into its ``members``."""
 
-    def __init__(self, name: str, members: list[str]) -> None:
+    def __init__(self, name: str, members: list[str], limit: int | None = None,
+                 missing: Literal["error", "skip"] = "error") -> None:
         self.name = name
         self.members = list(members)
+        self.limit = limit
+        self.missing = missing
 
     def task(self, data_dir: Path | None, limit: int | None) -> Any:
         """A suite has no single task: evaluate its ``members`` instead."""
@@ -108,10 +125,11 @@ def _factory(name: str) -> Callable[..., InspectBenchmark]:
     return make
 
 
-def _suite(name: str, members: list[str]) -> Callable[[], Suite]:
-    def make() -> Suite:
-        return Suite(name, members)
+def _suite(name: str, members: list[str]) -> Callable[..., Suite]:
+    def make(**args: Any) -> Suite:
+        return Suite(name, members, **args)
 
+    make.Args = SuiteArgs  # type: ignore[attr-defined]
     make.__name__ = f"{name}_suite"
     return make
 

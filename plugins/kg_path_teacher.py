@@ -11,6 +11,9 @@ stage does); option texts are used as the items show them.
 
 Args: ``fallback``: what to do with items that have no KG path (curated items): ``reject`` (default; a
 `Rejected` with reason "no KG path") or ``answer-only`` (a minimal rationale naming the answer).
+``concise``: leave out the line per distractor and the list of other matching disorders, keeping only
+findings -> what they point to -> the answer (about a third of the tokens: cheaper to train on and to
+generate, which is what a CPU run needs).
 """
 from __future__ import annotations
 
@@ -31,8 +34,9 @@ MAX_OTHERS = 3  # other matching diseases named in a two-hop rationale
 class KgPathTeacher:
     """Write rationales from KG paths (see the module docstring)."""
 
-    def __init__(self, fallback: Literal["reject", "answer-only"] = "reject") -> None:
+    def __init__(self, fallback: Literal["reject", "answer-only"] = "reject", concise: bool = False) -> None:
         self.fallback = fallback
+        self.concise = concise
         self.graph: KnowledgeGraph | None = None
 
     def explain(self, items: Sequence[QAItem], ctx: Any) -> Iterator[QAItem | Rejected]:
@@ -64,7 +68,7 @@ class KgPathTeacher:
         except KeyError as exc:
             return Rejected(f"no KG path: provenance lacks {exc}", item.source, item.to_record())
         name = "two_hop" if template in TWO_HOP else template.replace("-", "_")
-        text = render(f"kg_rationale_{name}", template=template, variant=variant, **values)
+        text = render(f"kg_rationale_{name}", template=template, variant=variant, concise=self.concise, **values)
         return item.replace(rationale=text)
 
 

@@ -52,9 +52,9 @@ class Trials:
     lenient: list[str | None]
     errors: list[str]
 
-    def correct(self, answer: str) -> int:
-        """How many strict answers equal `answer`."""
-        return sum(a == answer for a in self.answers)
+    def correct(self, answer: str, mode: Literal["strict", "lenient"] = "strict") -> int:
+        """How many answers, read in `mode`, equal `answer`."""
+        return sum(a == answer for a in (self.answers if mode == "strict" else self.lenient))
 
 
 def sample_answers(client: LLMClient, items: Sequence[QAItem], k: int, config: dict[str, Any], ctx: Any,

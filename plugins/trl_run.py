@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,29 @@ def _peft_config(args: TrlArgs) -> Any:
                       task_type="CAUSAL_LM")
 
 
+def policy(args: TrlArgs, job: TrainJob) -> Any:
+    """The model to train: its folder, or (with ``train_layers``) the loaded model with all but the top blocks
+    and the final norm frozen."""
+    if args.train_layers is None:
+        return job.model_path
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(job.model_path, dtype="auto")
+    decoder = model.get_decoder()
+    blocks = getattr(decoder, "layers", None)
+    if blocks is None:
+        raise StageError(f"{job.stage}: trainer 'trl' train_layers: cannot find the transformer blocks of "
+                         f"{job.model_path} (no decoder .layers)")
+    if args.train_layers > len(blocks):
+        raise StageError(f"{job.stage}: trainer 'trl' train_layers is {args.train_layers} but the model has "
+                         f"{len(blocks)} blocks")
+    model.requires_grad_(False)
+    for module in [*blocks[-args.train_layers:], getattr(decoder, "norm", None)]:
+        if module is not None:
+            module.requires_grad_(True)
+    return model
+
+
 def build_trainer(args: TrlArgs, job: TrainJob, ctx: Any, offset: int) -> tuple[Any, AnnounceCallback,
                                                                                   CurriculumCallback | None]:
     """The TRL trainer for a job, with fleming's callbacks attached."""
@@ -92,16 +117,41 @@ def build_trainer(args: TrlArgs, job: TrainJob, ctx: Any, offset: int) -> tuple[
 
         funcs, _, ledger = trl_reward_funcs(job.rewards, job.items, job.rollouts)
         curriculum_cb = CurriculumCallback(job.curriculum, ledger, offset)
-        trainer = GRPOTrainer(model=job.model_path, reward_funcs=funcs, args=grpo_config(args, job, show),
+        trainer = GRPOTrainer(model=policy(args, job), reward_funcs=funcs, args=grpo_config(args, job, show),
                               train_dataset=Dataset.from_list(grpo_rows(job)), peft_config=_peft_config(args),
                               callbacks=[curriculum_cb, *callbacks])
     else:
         from trl import SFTTrainer
 
-        trainer = SFTTrainer(model=job.model_path, args=sft_config(args, job, show),
+        trainer = SFTTrainer(model=policy(args, job), args=sft_config(args, job, show),
                              train_dataset=Dataset.from_list(sft_rows(job)), peft_config=_peft_config(args),
                              callbacks=callbacks)
     return trainer, announce, curriculum_cb
+
+
+@contextmanager
+def compact_lm_head_off_triton() -> Iterator[None]:
+    """Score only the labelled positions in TRL's chunked LM head on devices without Triton (the CPU).
+
+    TRL 1.x projects hidden states through the LM head in tiles; where Triton is missing it scores *every*
+    position (to keep tile shapes fixed for compilers), although the loss reads only the labelled ones. With the
+    loss on the completion only, a cold-start batch is mostly prompt, so on a CPU this doubled the step time
+    (measured on SmolLM2-135M: 15 s -> 8 s per 8 x 215-token step). The result is the same; only the work differs.
+    """
+    try:
+        from trl.trainer import utils as trl_utils
+    except ImportError:  # pragma: no cover - TRL is imported by the caller
+        yield
+        return
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:  # another TRL layout: leave it alone
+        yield
+        return
+    trl_utils._use_triton = lambda device: device.type == "cpu" or original(device)
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = original
 
 
 def run_job(args: TrlArgs, job: TrainJob, ctx: Any, offset: int) -> Checkpoint:
@@ -111,7 +161,8 @@ def run_job(args: TrlArgs, job: TrainJob, ctx: Any, offset: int) -> Checkpoint:
     resume = newest_checkpoint(out)
     trainer, announce, curriculum_cb = build_trainer(args, job, ctx, offset)
     t0 = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(resume[0]) if resume else None)
+    with compact_lm_head_off_triton():
+        trainer.train(resume_from_checkpoint=str(resume[0]) if resume else None)
     seconds = round(time.perf_counter() - t0, 2)
     step = trainer.state.global_step
     final = out / f"checkpoint-{step}"

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 from fleming import Checkpoint, hookimpl
 from fleming.errors import StageError
@@ -54,12 +54,21 @@ class TrlArgs(BaseModel):
     lora: bool = Field(default=False, description="train a LoRA adapter instead of all weights")
     lora_r: PositiveInt = Field(default=16, description="LoRA rank")
     lora_alpha: PositiveInt = Field(default=32, description="LoRA alpha")
+    train_layers: PositiveInt | None = Field(default=None, description="train only the top N transformer blocks "
+                                             "and the final norm (the rest, embeddings included, stay frozen: a "
+                                             "shorter backward pass, for CPU runs); default: all weights")
     save_steps: PositiveInt = Field(default=50, description="save (and evaluate) a checkpoint every N steps")
     save_only_model: bool = Field(default=False, description="leave optimizer state out of checkpoints "
                                                              "(smaller; a resumed run restarts the optimizer)")
     logging_steps: PositiveInt = Field(default=1, description="log every N steps")
     bf16: bool | None = Field(default=None, description="bf16 mixed precision (default: on a GPU that has it)")
     seed: int | None = Field(default=None, description="training seed (default: the recipe's)")
+
+    @model_validator(mode="after")
+    def _one_way_to_freeze(self) -> TrlArgs:
+        if self.lora and self.train_layers is not None:
+            raise ValueError("give lora or train_layers, not both")
+        return self
 
 
 class TrlTrainer:

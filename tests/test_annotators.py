@@ -83,8 +83,22 @@ def test_pass_rate_annotates_from_k_samples(tmp_path: Path) -> None:
     verdicts = PassRateAnnotator(model="fleming-scripted/policy", k=5, retries=0).verify(items, _ctx(tmp_path))
     assert [v.item.difficulty for v in verdicts] == ["easy", "moderate", "difficult", None]
     assert [v.status for v in verdicts] == ["pass", "pass", "pass", "unverified"]
-    assert verdicts[1].item.provenance["pass_rate"] == {"rate": 0.4, "k": 5, "model": "fleming-scripted/policy"}
+    assert verdicts[1].item.provenance["pass_rate"] == {"rate": 0.4, "k": 5, "model": "fleming-scripted/policy",
+                                                        "parser": "strict"}
     assert "reset by peer" in verdicts[3].reason
+
+
+def test_pass_rate_reads_untagged_answers_only_when_told_to_be_lenient(tmp_path: Path) -> None:
+    untagged = "Looking at the options, the answer is B."
+    scripted.reset({"number 0?": [untagged], "number 1?": ["<answer>B</answer>"]})
+    items = [make_item(i) for i in range(2)]
+    strict = PassRateAnnotator(model="fleming-scripted/policy", k=2, retries=0).verify(items, _ctx(tmp_path))
+    lenient = PassRateAnnotator(model="fleming-scripted/policy", k=2, retries=0,
+                                parser="lenient").verify(items, _ctx(tmp_path))
+    assert [v.item.difficulty for v in strict] == ["difficult", "easy"]
+    assert [v.item.difficulty for v in lenient] == ["easy", "easy"]
+    assert lenient[0].item.provenance["pass_rate"]["parser"] == "lenient"
+    assert lenient[0].details["lenient"] == ["B", "B"] and lenient[0].details["answers"] == [None, None]
 
 
 def test_pass_rate_defaults_to_the_runs_base_model(tmp_path: Path) -> None:

@@ -92,6 +92,25 @@ def test_every_rationale_of_a_real_kg_run_is_faithful_and_earns_both_rewards(kg:
     assert len(openings) >= 3  # phrasing varies across items
 
 
+def test_concise_rationales_keep_the_path_and_answer_in_a_third_of_the_words(
+        kg: tuple[Any, list[QAItem], Any]) -> None:
+    graph, items, run = kg
+    full = list(KgPathTeacher().explain(items, _ctx(run)))
+    short = list(KgPathTeacher(concise=True).explain(items, _ctx(run)))
+    texts = [o.rationale or "" for o in short]
+    assert AnswerReward()(texts, short) == [1.0] * len(short)
+    assert FormatReward()(texts, short) == [1.0] * len(short)
+    for item, text in zip(short, texts):
+        prov = item.provenance
+        assert f"({item.answer}) {item.options[item.answer]}" in text  # the answer, by letter and text
+        if prov["hidden"] and prov["template"] not in ("drug-mechanism", "diagnosis"):
+            assert display_name(graph.label(prov["hidden"])) in text  # what the findings point to
+        others = [letter for letter in item.options if letter != item.answer]
+        assert not any(f"({letter}) " in text for letter in others)  # no line per distractor
+    words = sum(len(o.rationale.split()) for o in short) / sum(len(o.rationale.split()) for o in full)
+    assert words < 0.4
+
+
 def test_phrasing_is_deterministic_per_item_and_seed(kg: tuple[Any, list[QAItem], Any]) -> None:
     graph, items, run = kg
     teacher = KgPathTeacher()
@@ -122,6 +141,8 @@ def test_kg_path_is_registered_with_checked_args() -> None:
     _, reg = fresh_registry()
     assert isinstance(build(reg, "teachers", Component(plugin="kg-path", args={"fallback": "answer-only"}),
                             "cold_start.teacher", Path(".")), KgPathTeacher)
+    assert build(reg, "teachers", Component(plugin="kg-path", args={"concise": True}), "cold_start.teacher",
+                 Path(".")).concise is True
     with pytest.raises(Exception, match=re.escape("cold_start.teacher.args.fallback")):
         build(reg, "teachers", Component(plugin="kg-path", args={"fallback": "guess"}), "cold_start.teacher",
               Path("."))

@@ -127,6 +127,27 @@ def test_sft_with_lora_trains_on_rationales_and_announces_merged_weights(tiny: s
     assert AutoTokenizer.from_pretrained(ckpt.path).chat_template
 
 
+def test_train_layers_updates_only_the_top_blocks(tiny: str, tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    items = [make_item(i).replace(rationale=f"Because {i}. <answer>B</answer>") for i in range(4)]
+    job = TrainJob(kind="sft", model_path=tiny, items=items, output_dir=tmp_path, seed=0, stage="cold_start",
+                   max_steps=1, announce=lambda c: None)
+    ckpt = _trainer(train_layers=1, learning_rate=0.05).train(job, None)
+    trained = AutoModelForCausalLM.from_pretrained(ckpt.path)
+    base = AutoModelForCausalLM.from_pretrained(tiny)
+    changed = [name for name, p in trained.named_parameters()
+               if not torch.equal(p, dict(base.named_parameters())[name])]
+    top = f"model.layers.{base.config.num_hidden_layers - 1}."
+    assert changed and all(n.startswith(top) or n.startswith("model.norm.") for n in changed)
+    assert any(n.startswith(top) for n in changed)
+    with pytest.raises(StageError, match="train_layers is 99 but the model has"):
+        _trainer(train_layers=99).train(
+            TrainJob(kind="sft", model_path=tiny, items=items, output_dir=tmp_path / "b", seed=0,
+                     stage="cold_start", max_steps=1), None)
+
+
 def test_config_is_the_papers_grpo_and_cpu_safe(tiny: str, tmp_path: Path) -> None:
     from fleming.plugins.trl_run import grpo_config
 
@@ -161,6 +182,8 @@ def test_a_misspelt_arg_names_the_field() -> None:
     _, registry = fresh_registry()
     with pytest.raises(RecipeError, match="rl.trainer.args.*learning_rat"):
         validate_args(registry.get("trainers", "trl"), {"learning_rat": 1e-5}, "rl.trainer", Path("."))
+    with pytest.raises(RecipeError, match="lora or train_layers"):
+        validate_args(registry.get("trainers", "trl"), {"lora": True, "train_layers": 2}, "rl.trainer", Path("."))
 
 
 def test_train_tiny_recipe_validates() -> None:
