@@ -99,20 +99,41 @@ TaskMaker = tuple[str, Callable[[], Any]]  # (benchmark name, a function returni
 
 
 def task_makers(benchmarks: Sequence[str], data_dir: str | None = None,
-                task_args: Mapping[str, Mapping[str, Any]] | None = None) -> list[TaskMaker]:
-    """Return makers for fleming's own benchmarks (by name, suites already expanded)."""
+                task_args: Mapping[str, Mapping[str, Any]] | None = None, limit: int | None = None) -> list[TaskMaker]:
+    """Return makers for fleming's own benchmarks (by name, suites already expanded; the first `limit` items)."""
     from fleming.tasks import load_task
 
-    return [(name, partial(load_task, name, data_dir=data_dir, **dict((task_args or {}).get(name, {}))))
-            for name in benchmarks]
+    def make(name: str) -> Callable[[], Any]:
+        build = partial(load_task, name, data_dir=data_dir, **dict((task_args or {}).get(name, {})))
+        return build if limit is None else lambda: _first(build(), limit)
+
+    return [(name, make(name)) for name in benchmarks]
 
 
-def benchmark_makers(bench: Any, name: str, data_dir: str | None, run_dir: Path | None) -> list[TaskMaker]:
-    """Return makers for a benchmark plugin: a suite (``members``) expands to its members; a benchmark
-    whose ``task`` takes ``run_dir`` (the run's held-out items) is given the run folder."""
+def _first(task: Any, limit: int) -> Any:
+    from inspect_ai import task_with
+
+    return task_with(task, dataset=task.dataset[:limit])
+
+
+def benchmark_makers(bench: Any, name: str, data_dir: str | None, run_dir: Path | None,
+                     log: Callable[[str], None] | None = None) -> list[TaskMaker]:
+    """Return makers for a benchmark plugin: a suite (``members``) expands to its members (leaving out, with a
+    line to `log`, those without a local file when it says ``missing: skip``); a benchmark whose ``task``
+    takes ``run_dir`` (the run's held-out items) is given the run folder."""
     members = getattr(bench, "members", None)
     if members:
-        return task_makers(list(members), data_dir)
+        names = list(members)
+        if getattr(bench, "missing", "error") == "skip":
+            from fleming.tasks._records import missing_data
+
+            folder = Path(data_dir) if data_dir else None
+            absent = {n: why for n in names if (why := missing_data(n, folder)) is not None}
+            if absent and log is not None:
+                log(f"{getattr(bench, 'name', name)}: skipping {len(absent)} of {len(names)} benchmark(s) with no "
+                    f"local file: " + "; ".join(absent.values()))
+            names = [n for n in names if n not in absent]
+        return task_makers(names, data_dir, limit=getattr(bench, "limit", None))
     kwargs: dict[str, Any] = {}
     if "run_dir" in inspect.signature(bench.task).parameters:
         kwargs["run_dir"] = run_dir
@@ -153,8 +174,11 @@ def _length_sorted(task: Any, limit: int | None) -> Any:
 def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir: Path, *,
              limit: int | None = None, backend: Backend = "hf", model_args: Mapping[str, Any] | None = None,
              max_tokens: int | None = None, max_connections: int | None = None, display: str = "rich",
-             status: Callable[[str], None] | None = None) -> list[EvalRow]:
-    """Run every target on every benchmark (skipping logs that already succeeded) and return the rows."""
+             status: Callable[[str], None] | None = None, max_tasks: int | None = None) -> list[EvalRow]:
+    """Run every target on every benchmark (skipping logs that already succeeded) and return the rows.
+
+    Tasks run in order, model by model; by default as many at once as there are benchmarks, so that one model's
+    benchmarks share the hf provider's batches (a 5-item subset alone would make a batch of 5)."""
     from inspect_ai import eval_set
 
     if not targets or not makers:
@@ -164,7 +188,8 @@ def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir
     if status:
         status(f"evaluating {len(targets)} model(s) on {len(makers)} benchmark(s)"
                + (f", first {limit} items each" if limit else "") + f"; logs in {log_dir}")
-    _, logs = eval_set(tasks, log_dir=str(log_dir), limit=None if backend == "hf" else limit, max_tasks=1,
+    _, logs = eval_set(tasks, log_dir=str(log_dir), limit=None if backend == "hf" else limit,
+                       max_tasks=max_tasks or len(makers),
                        display=display,  # type: ignore[arg-type]
                        retry_attempts=1, log_dir_allow_dirty=True, fail_on_error=0.5,
                        **({"max_connections": max_connections} if max_connections else {}))

@@ -106,6 +106,7 @@ class Eval(_Strict):
     data_dir: str | None = None  # folder of uniform JSONL benchmark files; default $FLEMING_DATA_DIR
     max_tokens: PositiveInt | None = None  # generation budget per answer (default: each task's own)
     checkpoints: Literal["all", "final"] = "all"  # every saved checkpoint, or each stage's last one only
+    batch_size: PositiveInt | None = None  # answers generated together (Inspect's max_connections; hf default 32)
 
 
 class Leaderboard(_Strict):

@@ -76,6 +76,21 @@ def find_file(spec: BenchmarkSpec, data_dir: Path | None, data_file: str | os.Pa
                     f"pick one with -T data_file=FILE")
 
 
+def missing_data(name: str, data_dir: Path | None, options: Any = None) -> str | None:
+    """Why benchmark `name` has no local file in `data_dir` (one line), or None when it has one."""
+    import importlib
+
+    if data_dir is None:
+        return f"{name}: no data folder (set ${ENV_DATA_DIR} or eval.data_dir)"
+    module = importlib.import_module(f"fleming.tasks.{name}")
+    spec = getattr(module, "SPECS", {}).get(options, module.SPEC)
+    try:
+        find_file(spec, data_dir, None)
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
 def normalise(raw: Any, where: str, default_id: str) -> dict[str, Any] | Rejected:
     """Return the uniform record for one row, or a `Rejected` saying what is wrong with it."""
     if not isinstance(raw, Mapping):

@@ -451,6 +451,31 @@ def test_benchmark_plugin_builds_tasks_and_validates_args(benchmarks_dir: Path, 
     assert suite.members == SUITES["med9"]
 
 
+def test_suite_keeps_a_fixed_subset_of_each_benchmark_found_and_says_which_are_missing(tmp_path: Path) -> None:
+    from fleming.components import validate_args
+    from fleming.evaluation import benchmark_makers
+    from fleming.testing import fresh_registry
+
+    write_jsonl(tmp_path / "medqa_usmle_4opt_test.jsonl", [record(i) for i in range(8)])
+    _, registry = fresh_registry()
+    reg = registry.get("benchmarks", "med9")
+    suite = reg.factory(**validate_args(reg, {"limit": 3, "missing": "skip"}, "eval.benchmarks[1]", tmp_path))
+    said: list[str] = []
+    makers = benchmark_makers(suite, "med9", str(tmp_path), None, log=said.append)
+    assert [name for name, _ in makers] == ["medqa"]
+    assert [s.id for s in makers[0][1]().dataset] == ["q0", "q1", "q2"]  # the first 3, every time
+    assert len(said) == 1 and "skipping 8 of 9" in said[0] and "jmed" in said[0]
+    assert benchmark_makers(suite, "med9", None, None, log=said.append) == []  # no folder: nothing local
+    assert "no data folder" in said[-1]
+    strict = reg.factory()  # the default: every member, and a missing file stops the evaluation
+    assert len(benchmark_makers(strict, "med9", str(tmp_path), None)) == 9
+    with pytest.raises(RecipeError, match=r"eval.benchmarks\[1\].args.missing"):
+        validate_args(reg, {"missing": "ignore"}, "eval.benchmarks[1]", tmp_path)
+    one = registry.get("benchmarks", "medqa")
+    bench = one.factory(**validate_args(one, {"limit": 2}, "eval.benchmarks[0]", tmp_path))
+    assert len(bench.task(tmp_path, None).dataset) == 2 and len(bench.task(tmp_path, 1).dataset) == 1
+
+
 @pytest.mark.parametrize("name", ["medqa", "pubmedqa", "medbullets", "kg_heldout"])
 def test_plugin_args_match_the_task_arguments(name: str) -> None:
     import inspect
@@ -459,7 +484,7 @@ def test_plugin_args_match_the_task_arguments(name: str) -> None:
     from fleming.tasks import task_function
 
     params = set(inspect.signature(task_function(name)).parameters) - {"data_dir"}
-    assert set(ARGS.get(name, TaskArgs).model_fields) == params
+    assert set(ARGS.get(name, TaskArgs).model_fields) - {"limit"} == params  # limit: the plugin's own subset
 
 
 # ------------------------------------------------------------------ offline token counting

@@ -384,11 +384,11 @@ def run_eval(ctx: StageContext) -> None:
     makers: list[TaskMaker] = []
     for i, spec in enumerate(ev.benchmarks):
         bench = ctx.run.build("benchmarks", f"eval.benchmarks[{i}]", spec)
-        makers += benchmark_makers(bench, spec.plugin, ctx.config["data_dir"], ctx.run.run_dir)
+        makers += benchmark_makers(bench, spec.plugin, ctx.config["data_dir"], ctx.run.run_dir, log=ctx.log)
     targets = eval_targets(ctx)
     display = "rich" if ctx.run.show_progress else "none"
     rows = evaluate(targets, makers, ctx.dir / "logs", limit=ev.limit, backend=ev.backend,
-                    max_tokens=ev.max_tokens, display=display, status=ctx.log)
+                    max_tokens=ev.max_tokens, max_connections=ev.batch_size, display=display, status=ctx.log)
     write_summary(rows, ctx.dir / "summary.json")
     print_rows(rows, ctx.run.console)
     check_rows(rows)
