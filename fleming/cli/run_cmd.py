@@ -60,3 +60,6 @@ def run_command(recipe: str, runs_dir: str, from_stage: str | None, only: str | 
     ran = sum(o.status == "ran" for o in outcomes)
     console.print(f"[bold green]done[/bold green]: {ran} stage(s) ran, {len(outcomes) - ran} skipped; "
                   f"outputs in {run.run_dir}")
+    site = run.run_dir / "leaderboard" / "site" / "index.html"
+    if any(o.name == "leaderboard" for o in outcomes) and site.exists():
+        console.print(f"[bold]leaderboard[/bold]: {site}  (open {site.resolve().as_uri()} in a browser)")
