@@ -177,23 +177,28 @@ def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir
              status: Callable[[str], None] | None = None, max_tasks: int | None = None) -> list[EvalRow]:
     """Run every target on every benchmark (skipping logs that already succeeded) and return the rows.
 
-    Tasks run in order, model by model; by default as many at once as there are benchmarks, so that one model's
-    benchmarks share the hf provider's batches (a 5-item subset alone would make a batch of 5)."""
+    One Inspect ``eval_set`` per model, in order, into the same log folder: a model's benchmarks run at once
+    (``max_tasks``, default all of them), so that small benchmark subsets share the hf provider's batches,
+    while two models never split a batch between them; only one model's weights are loaded at a time."""
     from inspect_ai import eval_set
 
     if not targets or not makers:
         return []
     log_dir.mkdir(parents=True, exist_ok=True)
-    tasks = build_tasks(targets, makers, backend=backend, model_args=model_args, max_tokens=max_tokens, limit=limit)
     if status:
         status(f"evaluating {len(targets)} model(s) on {len(makers)} benchmark(s)"
                + (f", first {limit} items each" if limit else "") + f"; logs in {log_dir}")
-    _, logs = eval_set(tasks, log_dir=str(log_dir), limit=None if backend == "hf" else limit,
-                       max_tasks=max_tasks or len(makers),
-                       display=display,  # type: ignore[arg-type]
-                       retry_attempts=1, log_dir_allow_dirty=True, fail_on_error=0.5,
-                       **({"max_connections": max_connections} if max_connections else {}))
-    return [row_from_log(log) for log in logs]
+    rows: list[EvalRow] = []
+    for target in targets:
+        tasks = build_tasks([target], makers, backend=backend, model_args=model_args, max_tokens=max_tokens,
+                            limit=limit)
+        _, logs = eval_set(tasks, log_dir=str(log_dir), limit=None if backend == "hf" else limit,
+                           max_tasks=max_tasks or len(makers),
+                           display=display,  # type: ignore[arg-type]
+                           retry_attempts=1, log_dir_allow_dirty=True, fail_on_error=0.5,
+                           **({"max_connections": max_connections} if max_connections else {}))
+        rows += [row_from_log(log) for log in logs]
+    return rows
 
 
 HEADLINE = {("strict", "accuracy"): "strict", ("strict", "stderr"): "strict_stderr",

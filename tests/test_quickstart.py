@@ -1,13 +1,20 @@
-"""The shipped recipes: every one validates, and the quickstart runs end to end on the real SmolLM2."""
+"""The shipped recipes: every one validates, and the quickstart's stages run end to end (on tiny-random: the
+real quickstart on SmolLM2 takes about twenty minutes; its numbers are in the README)."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+
+from fleming.tasks import SUITES
+from fleming.tasks._records import missing_data
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
@@ -31,21 +38,51 @@ def test_shipped_recipes_validate(recipe: Path, benchmarks_dir: Path) -> None:
     assert "ok" in got.stdout
 
 
-@pytest.mark.slow
-def test_quickstart_runs_then_skips_everything(tmp_path: Path, benchmarks_dir: Path) -> None:
+def _shrunk(quickstart: dict[str, Any]) -> dict[str, Any]:
+    """The quickstart with its stages, plugins and plugin args kept, on tiny-random and a handful of items."""
+    q = copy.deepcopy(quickstart)
+    q["model"] = "tiny-random"
+    q["data"]["synthesize"][0]["args"]["n"] = 24
+    q["data"]["annotate"][0]["args"].update(max_tokens=4)
+    q["cold_start"]["trainer"]["args"].update(max_steps=1, train_layers=1)
+    q["rl"]["trainer"]["args"].update(max_completion_length=8, train_layers=1)
+    for stage in q["rl"]["stages"]:
+        stage["max_steps"] = 1
+    # a random model answers nothing right, so its pass rates call every item difficult
+    q["rl"]["stages"][0]["curriculum"]["args"].update(max_steps=1, difficulties=["easy", "moderate", "difficult"])
+    q["rl"]["stages"][1]["curriculum"]["args"].update(pool_limit=4, max_tokens=8)
+    q["eval"].update(max_tokens=8)
+    q["eval"]["benchmarks"][1]["args"]["limit"] = 1
+    return q
+
+
+def test_the_quickstart_recipe_runs_every_stage_and_prints_where_the_leaderboard_is(
+        tmp_path: Path, benchmarks_dir: Path) -> None:
+    """Every stage of the quickstart, with its own plugin args (pass-rate read leniently, the concise kg-path
+    teacher, top-block training, the benchmark subset of whatever the data folder holds), on tiny-random."""
+    quickstart = yaml.safe_load((REPO / "recipes" / "quickstart.yaml").read_text(encoding="utf-8"))
+    recipe = tmp_path / "quickstart.yaml"
+    recipe.write_text(yaml.safe_dump(_shrunk(quickstart)), encoding="utf-8")
     env = {**os.environ, "FLEMING_DATA_DIR": str(benchmarks_dir)}
-    first = _cli("run", str(REPO / "recipes" / "quickstart.yaml"), "--runs-dir", str(tmp_path), "--no-progress",
-                 env=env)
-    assert first.returncode == 0, first.stderr
-    run_dir = tmp_path / "quickstart"
-    model = json.loads((run_dir / "model" / "model.json").read_text())
-    assert (Path(model["path"]) / "config.json").exists()
-    mix = json.loads((run_dir / "mix" / "manifest.json").read_text())
-    assert mix["counts"]["train"] + mix["counts"]["heldout"] + mix["counts"]["unused"] == 500
-    assert mix["counts"]["heldout"] > 0
-    second = _cli("run", str(REPO / "recipes" / "quickstart.yaml"), "--runs-dir", str(tmp_path), "--no-progress",
-                  env=env)
-    assert second.returncode == 0, second.stderr
-    for stage in ("model", "collect", "mix"):
-        assert f"{stage}: skipped" in second.stderr
-    assert "0 stage(s) ran" in second.stderr
+    got = _cli("run", str(recipe), "--runs-dir", str(tmp_path / "runs"), "--no-progress", env=env)
+    assert got.returncode == 0, got.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "quickstart"
+    site = run_dir / "leaderboard" / "site" / "index.html"
+    assert f"leaderboard: {site}" in got.stderr  # on one line, whole, to be copied
+    rows = json.loads((run_dir / "eval" / "summary.json").read_text(encoding="utf-8"))
+    stages = {r["tag"]["stage"] for r in rows}
+    assert stages == {"base", "cold_start", "rl-stage1", "rl-stage2"}
+    present = {n for n in SUITES["med9"] if missing_data(n, benchmarks_dir) is None}
+    assert {r["benchmark"] for r in rows} == {"kg_heldout", *present}
+    assert len(rows) == 4 * (1 + len(present)) and all(r["status"] == "success" for r in rows)
+    if len(present) < 9:
+        assert f"skipping {9 - len(present)} of 9 benchmark(s)" in got.stderr
+    annotated = [json.loads(line) for line in (run_dir / "annotate" / "items.jsonl").read_text().splitlines()]
+    assert all(it["meta"]["pass_rate"]["parser"] == "lenient" for it in annotated)
+    sft = [json.loads(line) for line in (run_dir / "cold_start" / "sft.jsonl").read_text().splitlines()]
+    assert sft and all(len(it["meta"]["rationale"].splitlines()) == 2 for it in sft)  # concise: one line + tag
+    page = site.read_text(encoding="utf-8")
+    for stage in ("cold_start", "rl-stage1", "rl-stage2"):
+        assert f"quickstart/{stage}" in page
+    again = _cli("run", str(recipe), "--runs-dir", str(tmp_path / "runs"), "--no-progress", env=env)
+    assert again.returncode == 0 and "0 stage(s) ran" in again.stderr

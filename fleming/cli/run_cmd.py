@@ -62,4 +62,6 @@ def run_command(recipe: str, runs_dir: str, from_stage: str | None, only: str | 
                   f"outputs in {run.run_dir}")
     site = run.run_dir / "leaderboard" / "site" / "index.html"
     if any(o.name == "leaderboard" for o in outcomes) and site.exists():
-        console.print(f"[bold]leaderboard[/bold]: {site}  (open {site.resolve().as_uri()} in a browser)")
+        # no wrapping: the path must stay whole to be copied
+        console.print(f"[bold]leaderboard[/bold]: {site}  (open {site.resolve().as_uri()} in a browser)",
+                      soft_wrap=True)
