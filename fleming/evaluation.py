@@ -177,9 +177,10 @@ def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir
              status: Callable[[str], None] | None = None, max_tasks: int | None = None) -> list[EvalRow]:
     """Run every target on every benchmark (skipping logs that already succeeded) and return the rows.
 
-    One Inspect ``eval_set`` per model, in order, into the same log folder: a model's benchmarks run at once
-    (``max_tasks``, default all of them), so that small benchmark subsets share the hf provider's batches,
-    while two models never split a batch between them; only one model's weights are loaded at a time."""
+    One Inspect ``eval_set`` per model, in order, into the same log folder, so only one model's weights are
+    loaded at a time and two models never share the hf provider's batches. A model's benchmarks run one after
+    another (``max_tasks``, default 1): the provider pads a batch to its longest prompt, so mixing a benchmark
+    of long prompts into the batches of one with short ones costs more than the small batches it saves."""
     from inspect_ai import eval_set
 
     if not targets or not makers:
@@ -193,7 +194,7 @@ def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir
         tasks = build_tasks([target], makers, backend=backend, model_args=model_args, max_tokens=max_tokens,
                             limit=limit)
         _, logs = eval_set(tasks, log_dir=str(log_dir), limit=None if backend == "hf" else limit,
-                           max_tasks=max_tasks or len(makers),
+                           max_tasks=max_tasks or 1,
                            display=display,  # type: ignore[arg-type]
                            retry_attempts=1, log_dir_allow_dirty=True, fail_on_error=0.5,
                            **({"max_connections": max_connections} if max_connections else {}))
