@@ -404,4 +404,4 @@ def run_leaderboard(ctx: StageContext) -> None:
     index = build_site([ctx.run.run_dir / "eval"], ctx.dir / "site", progress=ctx.run.show_progress,
                        title=ctx.run.loaded.recipe.leaderboard.title)  # type: ignore[union-attr]
     ctx.notes["index"] = str(index)
-    ctx.log(f"leaderboard: {index.resolve().as_uri()}")
+    ctx.log(f"site: {index.resolve().as_uri()}")
