@@ -16,6 +16,15 @@ def fresh_registry(*plugins: Any, entry_points: bool = False) -> tuple[Any, Regi
     return pm, build_registry(pm)
 
 
+def stage_ctx(folder: Path, stage: str) -> Any:
+    """A minimal stage context for calling a verifier or annotator directly: its folder (created), stage name,
+    counts and notes, and a run whose folder is the same."""
+    from types import SimpleNamespace
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return SimpleNamespace(dir=folder, stage=stage, counts={}, notes={}, run=SimpleNamespace(run_dir=folder))
+
+
 def make_item(i: int = 0, answer: str = "B", difficulty: str | None = None, entity: str | None = None,
               options: Sequence[str] = ("alpha", "beta", "gamma", "delta")) -> QAItem:
     """Return a small valid item; `entity` sets the answer entity used by the held-out split."""

@@ -48,3 +48,11 @@ def model_cache(_session_model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> 
     """Point FLEMING_CACHE at the session's shared cache (tiny-random is built there on first use)."""
     monkeypatch.setenv("FLEMING_CACHE", str(_session_model_cache))
     return _session_model_cache
+
+
+@pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty fleming cache for this test (model calls are cached there)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("FLEMING_CACHE", str(folder))
+    return folder

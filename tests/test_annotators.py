@@ -5,7 +5,6 @@ import json
 import os
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,18 +14,15 @@ from fleming.errors import StageError
 from fleming.plugins.difficulty_annotator import DifficultyAnnotator, difficulty_messages, parse_difficulty
 from fleming.plugins.pass_rate_annotator import PassRateAnnotator, base_model, bucket
 from fleming.recipe import load_recipe
-from fleming.testing import fresh_registry, make_item
+from fleming.testing import fresh_registry, make_item, stage_ctx
 from fleming.types import QAItem
 
 
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FLEMING_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def _ctx(folder: Path) -> Any:
-    folder.mkdir(parents=True, exist_ok=True)
-    return SimpleNamespace(dir=folder, stage="annotate", counts={}, notes={}, run=SimpleNamespace(run_dir=folder))
+    return stage_ctx(folder, "annotate")
 
 
 @pytest.mark.parametrize(("reply", "level"), [

@@ -12,7 +12,7 @@ import _scripted_llm as scripted
 from fleming.formats import chat_messages
 from fleming.plugins.label_check import LabelCheck
 from fleming.review import read_decisions
-from fleming.testing import fresh_registry, make_item
+from fleming.testing import fresh_registry, make_item, stage_ctx
 from fleming.components import build
 from fleming.errors import PluginError
 from fleming.types import QAItem
@@ -20,14 +20,11 @@ from fleming.types import QAItem
 RIGHT, WRONG, OTHER = "I think <answer>B</answer>", "<answer>A</answer>", "<answer>C</answer>"
 
 
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FLEMING_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def _ctx(folder: Path) -> Any:
-    folder.mkdir(parents=True, exist_ok=True)
-    return SimpleNamespace(dir=folder, stage="verify", counts={}, notes={}, run=SimpleNamespace(run_dir=folder))
+    return stage_ctx(folder, "verify")
 
 
 def _items() -> list[QAItem]:
