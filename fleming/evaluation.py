@@ -105,12 +105,13 @@ def task_makers(benchmarks: Sequence[str], data_dir: str | None = None,
 
     def make(name: str) -> Callable[[], Any]:
         build = partial(load_task, name, data_dir=data_dir, **dict((task_args or {}).get(name, {})))
-        return build if limit is None else lambda: _first(build(), limit)
+        return build if limit is None else lambda: first_items(build(), limit)
 
     return [(name, make(name)) for name in benchmarks]
 
 
-def _first(task: Any, limit: int) -> Any:
+def first_items(task: Any, limit: int) -> Any:
+    """Return `task` over its first `limit` samples (a fixed subset)."""
     from inspect_ai import task_with
 
     return task_with(task, dataset=task.dataset[:limit])

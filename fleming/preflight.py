@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 import re
@@ -24,6 +23,7 @@ from fleming.errors import FlemingError
 from fleming.models import ALIASES, HUB_ID
 from fleming.providers import needs
 from fleming.recipe import LoadedRecipe, read_recipe_data
+from fleming.tasks._records import missing_data
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):-([^}]*)\}")
 OPENRLHF_HINT = "pip install --no-deps openrlhf==0.11.2"
@@ -146,7 +146,7 @@ def _evaluation(loaded: LoadedRecipe) -> Iterator[tuple[str, str]]:
         for where, name, args in wanted:
             if args.get("missing") == "skip":
                 continue  # a suite told to leave out members without a file
-            problem = _missing_file(name, Path(os.path.expanduser(folder)), args)
+            problem = missing_data(name, Path(os.path.expanduser(folder)), args.get("options"))
             if problem:
                 yield where, f"{problem} (a real run stops there)"
 
@@ -160,10 +160,3 @@ def _benchmark_names(plugin: str) -> list[str]:
     except FlemingError:  # a third-party benchmark: its data is its own business
         return []
     return [n for n in names if n != "kg_heldout"]  # the run's own held-out items, made by the mix stage
-
-
-def _missing_file(name: str, folder: Path, args: dict[str, Any]) -> str | None:
-    """The error a real run would raise looking for benchmark `name`'s file in `folder`, or None."""
-    from fleming.tasks._records import missing_data
-
-    return missing_data(name, folder, args.get("options"))

@@ -66,15 +66,12 @@ class InspectBenchmark:
         return self._build(data_dir, limit, self.args)
 
     def _build(self, data_dir: Path | None, limit: int | None, args: dict[str, Any]) -> Any:
+        from fleming.evaluation import first_items
         from fleming.tasks import load_task
 
         task = load_task(self.name, data_dir=data_dir, **args)
         limit = min((n for n in (limit, self.limit) if n is not None), default=None)
-        if limit is not None:
-            from inspect_ai import task_with
-
-            task = task_with(task, dataset=task.dataset[:limit])
-        return task
+        return task if limit is None else first_items(task, limit)
 
 
 class HeldoutBenchmark(InspectBenchmark):
