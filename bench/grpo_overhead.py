@@ -54,7 +54,7 @@ def plain_trl(model: str, items: list[Any], out: Path, a: argparse.Namespace) ->
 def through_fleming(model: str, items: list[Any], out: Path, a: argparse.Namespace) -> float:
     """The same steps through the `trl` trainer plugin."""
     from fleming.plugins.rewards import AnswerReward
-    from fleming.plugins.trl_trainer import TrlTrainer
+    from fleming.plugins.trainers.trl.trainer import TrlTrainer
     from fleming.protocols import TrainJob
 
     job = TrainJob(kind="grpo", model_path=model, items=items, output_dir=out, seed=0, stage="bench",

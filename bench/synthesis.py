@@ -53,9 +53,9 @@ def main() -> None:
     a = parser.parse_args()
     print(f"kg synthesis bench: {_one_core()}, {os.cpu_count()} cores on the machine")
 
-    from fleming.plugins.hpo_source import HpoSource, load_hpo
-    from fleming.plugins.kg_index import KgIndex
-    from fleming.plugins.kg_synth import KgSynthesizer
+    from fleming.plugins.graphs.hpo.source import HpoSource, load_hpo
+    from fleming.plugins.kg._index import KgIndex
+    from fleming.plugins.kg.synthesizer import KgSynthesizer
     from fleming.types import QAItem
 
     source = HpoSource()

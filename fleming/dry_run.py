@@ -167,7 +167,7 @@ def _commands(run: RunContext, planned: PlannedStage) -> Iterator[Command]:
         return
     if spec.plugin != "openrlhf":
         return
-    from fleming.plugins.openrlhf_cli import parse_openrlhf_args, planned_command
+    from fleming.plugins.trainers.openrlhf._cli import parse_openrlhf_args, planned_command
 
     reg = run.registry.get("trainers", spec.plugin)
     args = reg.factory.Args.model_validate(run.loaded.args.get(where, spec.args))

@@ -11,8 +11,8 @@ import pytest
 
 import _scripted_llm as scripted
 from fleming.errors import StageError
-from fleming.plugins.difficulty_annotator import DifficultyAnnotator, difficulty_messages, parse_difficulty
-from fleming.plugins.pass_rate_annotator import PassRateAnnotator, base_model, bucket
+from fleming.plugins.verifiers.difficulty import DifficultyAnnotator, difficulty_messages, parse_difficulty
+from fleming.plugins.verifiers.pass_rate import PassRateAnnotator, base_model, bucket
 from fleming.recipe import load_recipe
 from fleming.testing import fresh_registry, make_item, stage_ctx
 from fleming.types import QAItem

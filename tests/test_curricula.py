@@ -14,8 +14,8 @@ from fleming.components import build
 from fleming.errors import RecipeError
 from fleming.models import resolve_model
 from fleming.plugin_manager import DEFAULT_PLUGINS
-from fleming.plugins.difficulty_mix import DifficultyMix, zero_variance_share
-from fleming.plugins.hard_mining import HardMining
+from fleming.plugins.curricula.difficulty_mix import DifficultyMix, zero_variance_share
+from fleming.plugins.curricula.hard_mining import HardMining
 from fleming.recipe import Component
 from fleming.testing import fresh_registry, make_item
 from fleming.types import Checkpoint, QAItem
@@ -174,7 +174,7 @@ def test_pass_rates_from_the_tiny_random_policy(tmp_path: Path, model_cache: Pat
 
 
 def test_curricula_are_registered_with_checked_args() -> None:
-    assert {"fleming.plugins.difficulty_mix", "fleming.plugins.hard_mining"} <= set(DEFAULT_PLUGINS)
+    assert {"fleming.plugins.curricula.difficulty_mix", "fleming.plugins.curricula.hard_mining"} <= set(DEFAULT_PLUGINS)
     _, reg = fresh_registry()
     assert {"difficulty-mix", "hard-mining"} <= set(reg.names("curricula"))
     with pytest.raises(RecipeError, match=r"rl.stages\[0\].curriculum.args"):

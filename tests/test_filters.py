@@ -14,11 +14,11 @@ from rich.console import Console
 
 from fleming import QAItem, Rejected
 from fleming.errors import DataError, RecipeError
-from fleming.plugins.decontaminate_filter import DecontaminateFilter
-from fleming.plugins.dedup_filter import DedupFilter
-from fleming.plugins.jsonl_source import JsonlSource
-from fleming.plugins.phi_filter import PhiFilter, PhiScrubber
-from fleming.plugins.structure_filter import StructureFilter
+from fleming.plugins.filters.decontaminate import DecontaminateFilter
+from fleming.plugins.filters.dedup import DedupFilter
+from fleming.plugins.sources.jsonl import JsonlSource
+from fleming.plugins.filters.phi import PhiFilter, PhiScrubber
+from fleming.plugins.filters.structure import StructureFilter
 from fleming.testing import fresh_registry, make_item, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ import pytest
 from fleming.components import build, validate_args
 from fleming.errors import DataError, RecipeError
 from fleming.kg import KnowledgeGraph
-from fleming.plugins.hpo_annotations import parse_frequency
-from fleming.plugins.hpo_source import HpoSource, load_hpo
+from fleming.plugins.graphs.hpo._annotations import parse_frequency
+from fleming.plugins.graphs.hpo.source import HpoSource, load_hpo
 from fleming.recipe import Component
 from fleming.testing import fresh_registry
 from fleming.types import Rejected

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from fleming import QAItem, Rejected
-from fleming.plugins.jsonl_source import JsonlSource
+from fleming.plugins.sources.jsonl import JsonlSource
 from fleming.testing import uniform_records, write_jsonl
 
 

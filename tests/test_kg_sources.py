@@ -14,9 +14,9 @@ import pytest
 from fleming.components import build, instantiate, validate_args
 from fleming.errors import DataError, RecipeError
 from fleming.kg import KnowledgeGraph
-from fleming.plugins.drug_names_source import DrugNamesSource
-from fleming.plugins.edge_table_source import EdgeTableSource
-from fleming.plugins.icd10cm_source import Icd10cmSource
+from fleming.plugins.graphs.drug_names import DrugNamesSource
+from fleming.plugins.graphs.edge_table.source import EdgeTableSource
+from fleming.plugins.graphs.icd10cm import Icd10cmSource
 from fleming.recipe import Component, load_recipe
 from fleming.testing import fresh_registry
 

@@ -20,8 +20,8 @@ import yaml
 from fleming.components import validate_args
 from fleming.errors import RecipeError, StageError
 from fleming.kg import KnowledgeGraph
-from fleming.plugins.kg_index import KgIndex
-from fleming.plugins.kg_synth import KgSynthesizer
+from fleming.plugins.kg._index import KgIndex
+from fleming.plugins.kg.synthesizer import KgSynthesizer
 from fleming.testing import fresh_registry
 from fleming.types import QAItem
 
@@ -325,7 +325,7 @@ def test_manifest_reports_counts_failures_and_the_source(kg_run: tuple[Path, lis
 
 def test_same_seed_gives_the_same_items_in_another_process(kg_run: tuple[Path, list[dict[str, Any]]]) -> None:
     """The CLI run had its own hash seed; the first items of a shorter in-process run are the same."""
-    from fleming.plugins.hpo_source import HpoSource
+    from fleming.plugins.graphs.hpo.source import HpoSource
 
     _, items = kg_run
     recipe = yaml.safe_load((REPO / "recipes" / "kg-data.yaml").read_text(encoding="utf-8"))

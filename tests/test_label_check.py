@@ -10,7 +10,7 @@ import pytest
 
 import _scripted_llm as scripted
 from fleming.formats import chat_messages
-from fleming.plugins.label_check import LabelCheck
+from fleming.plugins.verifiers.label_check import LabelCheck
 from fleming.review import read_decisions
 from fleming.testing import fresh_registry, make_item, stage_ctx
 from fleming.components import build

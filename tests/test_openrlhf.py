@@ -64,7 +64,7 @@ class _Engine:
 
 
 def test_exported_reward_file_scores_through_openrlhfs_loader(tmp_path: Path, agent_module: Any) -> None:
-    from fleming.plugins.openrlhf_export import export_grpo
+    from fleming.plugins.trainers.openrlhf._export import export_grpo
 
     items = [make_item(0, answer="B"), make_item(1, answer="C")]
     paths = export_grpo(tmp_path / "export", items, SPECS)
@@ -101,7 +101,7 @@ def _ctx() -> Any:
 
 
 def test_commands_pass_openrlhfs_own_parser(tmp_path: Path) -> None:
-    from fleming.plugins.openrlhf_cli import parse_openrlhf_args
+    from fleming.plugins.trainers.openrlhf._cli import parse_openrlhf_args
 
     module, argv = _trainer(kl=0.01).command(_job(tmp_path), _ctx())
     args = parse_openrlhf_args(module, argv)
@@ -133,7 +133,7 @@ def test_dry_run_writes_the_command_and_trains_nothing(tmp_path: Path) -> None:
 
 
 def test_every_hf_checkpoint_is_announced_and_a_finished_round_is_kept(tmp_path: Path) -> None:
-    from fleming.plugins.openrlhf_trainer import announce_checkpoints
+    from fleming.plugins.trainers.openrlhf.trainer import announce_checkpoints
 
     out = tmp_path / "round-0"
     for step in (20, 5, 40):

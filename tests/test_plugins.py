@@ -172,7 +172,7 @@ def test_a_plugin_cannot_take_a_default_plugins_name() -> None:
     with pytest.raises(PluginError) as err:
         fresh_registry(JsonlImpostor())
     msg = str(err.value)
-    assert "'jsonl'" in msg and "fleming.plugins.jsonl_source" in msg and "JsonlImpostor" in msg
+    assert "'jsonl'" in msg and "fleming.plugins.sources.jsonl" in msg and "JsonlImpostor" in msg
 
 
 def test_unknown_component_suggests_close_names() -> None:

@@ -17,11 +17,11 @@ from rich.console import Console
 
 from fleming import QAItem, Rejected
 from fleming.errors import DataError, RecipeError
-from fleming.plugins.cmexam_source import CmexamSource
-from fleming.plugins.hf_dataset_source import FieldMap, HfDatasetSource
-from fleming.plugins.medmcqa_source import MedmcqaSource
-from fleming.plugins.medqa_source import MedqaSource
-from fleming.plugins.pubmedqa_source import PubmedqaSource
+from fleming.plugins.sources.cmexam import CmexamSource
+from fleming.plugins.sources.hf_dataset import FieldMap, HfDatasetSource
+from fleming.plugins.sources.medmcqa import MedmcqaSource
+from fleming.plugins.sources.medqa import MedqaSource
+from fleming.plugins.sources.pubmedqa import PubmedqaSource
 from fleming.testing import fresh_registry, write_jsonl
 
 

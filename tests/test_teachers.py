@@ -12,8 +12,8 @@ import pytest
 from fleming import QAItem, Rejected
 from fleming.components import build
 from fleming.plugin_manager import DEFAULT_PLUGINS
-from fleming.plugins.kg_index import display_name, finding_text
-from fleming.plugins.kg_path_teacher import KgPathTeacher
+from fleming.plugins.kg._index import display_name, finding_text
+from fleming.plugins.kg.path_teacher import KgPathTeacher
 from fleming.plugins.rewards import AnswerReward, FormatReward
 from fleming.recipe import Component
 from fleming.testing import fresh_registry, make_item
@@ -137,7 +137,7 @@ def test_kg_items_without_a_graph_to_name_them_are_rejected_with_the_reason(kg: 
 
 
 def test_kg_path_is_registered_with_checked_args() -> None:
-    assert "fleming.plugins.kg_path_teacher" in DEFAULT_PLUGINS
+    assert "fleming.plugins.kg.path_teacher" in DEFAULT_PLUGINS
     _, reg = fresh_registry()
     assert isinstance(build(reg, "teachers", Component(plugin="kg-path", args={"fallback": "answer-only"}),
                             "cold_start.teacher", Path(".")), KgPathTeacher)
@@ -177,7 +177,7 @@ def _scripted(calls: list[str]) -> Any:
 
 
 def test_llm_teacher_pass_at_k_refinement_rejects_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fleming.plugins.llm_teacher import LlmTeacher
+    from fleming.plugins.teachers.llm import LlmTeacher
 
     monkeypatch.setenv("FLEMING_CACHE", str(tmp_path / "cache"))
     calls: list[str] = []
@@ -207,7 +207,7 @@ def test_llm_teacher_pass_at_k_refinement_rejects_and_cache(tmp_path: Path, monk
 
 
 def test_llm_teacher_is_registered_with_checked_args() -> None:
-    assert "fleming.plugins.llm_teacher" in DEFAULT_PLUGINS
+    assert "fleming.plugins.teachers.llm" in DEFAULT_PLUGINS
     _, reg = fresh_registry()
     with pytest.raises(Exception, match=r"cold_start.teacher.args.k"):
         build(reg, "teachers", Component(plugin="llm", args={"model": "mockllm/model", "k": 0}),

@@ -149,7 +149,7 @@ def test_train_layers_updates_only_the_top_blocks(tiny: str, tmp_path: Path) -> 
 
 
 def test_config_is_the_papers_grpo_and_cpu_safe(tiny: str, tmp_path: Path) -> None:
-    from fleming.plugins.trl_run import grpo_config
+    from fleming.plugins.trainers.trl._run import grpo_config
 
     job = _job(tiny, tmp_path, [], rewards=[(RecordingReward(), 1.0), (HalfReward(), 0.5)], rollouts=4)
     trainer = _trainer(kl=0.04, temperature=0.7)

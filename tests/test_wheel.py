@@ -66,7 +66,7 @@ def test_installed_wheel_works_without_the_repository(wheel_venv: Path) -> None:
     out = _python(wheel_venv, """
         import importlib, importlib.resources, json
         import fleming
-        mods = ["fleming.plugins.jsonl_source", "fleming.tasks", "fleming.prompts", "fleming.leaderboard",
+        mods = ["fleming.plugins.sources.jsonl", "fleming.tasks", "fleming.prompts", "fleming.leaderboard",
                 "fleming.recipes", "fleming.cli", "fleming.pipeline"]
         files = {m: importlib.import_module(m).__file__ for m in mods}
         quickstart = importlib.resources.files("fleming.recipes").joinpath("quickstart.yaml")
@@ -85,7 +85,7 @@ def test_installed_wheel_works_without_the_repository(wheel_venv: Path) -> None:
     components = json.loads(listed.stdout)["components"]
     (jsonl,) = [c for c in components if c["name"] == "jsonl"]
     assert jsonl["kind"] == "data source"
-    assert jsonl["plugin"] == "fleming.plugins.jsonl_source"
+    assert jsonl["plugin"] == "fleming.plugins.sources.jsonl"
     assert jsonl["distribution"].startswith("fleming-med")
 
     data = _python(wheel_venv, """

@@ -1,0 +1,1 @@
+"""Curricula for the RL stages: `difficulty-mix` (stage 1) and `hard-mining` (stage 2)."""

@@ -1,0 +1,1 @@
+"""Trainer backends: `trl` (one machine, CPU or GPU) and `openrlhf` (Ray, vLLM, DeepSpeed)."""

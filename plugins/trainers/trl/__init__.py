@@ -1,0 +1,1 @@
+"""The `trl` trainer: cold-start SFT and GRPO through TRL on one machine."""

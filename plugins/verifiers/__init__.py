@@ -1,0 +1,1 @@
+"""Verifiers and annotators: the LLM label check, LLM difficulty labels, and pass-rate difficulty from a local model."""
