@@ -17,7 +17,8 @@ It reads the spec alone (entity ids, never the builder's intermediate choices) a
 """
 from __future__ import annotations
 
-from fleming.plugins.kg._index import KgIndex, bits_of
+from fleming.plugins.kg._bits import bits_of
+from fleming.plugins.kg._index import KgIndex
 from fleming.plugins.kg._sampling import Relations, Spec, effective_range
 
 

@@ -22,40 +22,15 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from fleming.kg import KnowledgeGraph
+from fleming.plugins.kg._bits import bitset
 
 # HPO onset classes that exclude each other (Pediatric onset groups three of them, so it is no class)
 ONSET_CLASSES = ("HP:0030674", "HP:0003577", "HP:0003623", "HP:0003593", "HP:0011463", "HP:0003621",
                  "HP:0003581")
-
-
-def bits_of(x: int) -> list[int]:
-    """Return the indices of the set bits of `x`, ascending."""
-    if x.bit_count() > 48:
-        import numpy as np
-
-        raw = np.frombuffer(x.to_bytes((x.bit_length() + 7) // 8, "little"), dtype=np.uint8)
-        return np.flatnonzero(np.unpackbits(raw, bitorder="little")).tolist()
-    out: list[int] = []
-    while x:
-        low = x & -x
-        out.append(low.bit_length() - 1)
-        x ^= low
-    return out
-
-
-def bitset(indices: Iterable[int]) -> int:
-    """Return the int with bits `indices` set."""
-    buf = bytearray(0)
-    for i in indices:
-        need = (i >> 3) + 1
-        if need > len(buf):
-            buf.extend(bytes(need - len(buf)))
-        buf[i >> 3] |= 1 << (i & 7)
-    return int.from_bytes(buf, "little")
 
 
 def frequency_range(attrs: dict[str, Any] | None) -> tuple[float, float] | None:

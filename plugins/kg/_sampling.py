@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleming.plugins.kg._index import KgIndex, bits_of, bitset, display_name
+from fleming.plugins.kg._bits import bits_of, bitset
+from fleming.plugins.kg._index import KgIndex, display_name
 
 
 @dataclass
