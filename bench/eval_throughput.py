@@ -36,7 +36,8 @@ def run_fleming(path: str, benchmark: str, data_dir: str, n: int, max_tokens: in
     """Time `fleming eval`'s path (the same `evaluate` call the CLI makes); return seconds and completions."""
     from inspect_ai.log import read_eval_log
 
-    from fleming.evaluation import EvalTarget, evaluate, task_makers
+    from fleming.benchmarks import task_makers
+    from fleming.evaluation import EvalTarget, evaluate
 
     start = time.perf_counter()
     rows = evaluate([EvalTarget(label="bench-model", path=path)], task_makers([benchmark], data_dir),

@@ -15,6 +15,10 @@ Strict mode (the default, the number every table reports) reads the option lette
 Lenient mode is the strict answer when there is one, else the last standalone option letter anywhere in the
 completion (``... so the answer is C``). It is reported as a separate metric, never mixed into the strict one,
 and a lenient answer is never ``None`` where the strict one is not.
+
+`well_formed` is the format check the ``format`` reward and the teachers share: non-empty reasoning, then
+exactly one ``<answer>X</answer>`` whose letter the strict parser reads, ending the completion (after
+`strip_end` removes trailing whitespace and end-of-sequence tokens).
 """
 from __future__ import annotations
 
@@ -22,10 +26,11 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-__all__ = ["extract_answer", "answer_tags", "OPEN", "CLOSE"]
+__all__ = ["CLOSE", "EOS_TOKENS", "OPEN", "answer_tags", "extract_answer", "strip_end", "well_formed"]
 
 OPEN = "<answer>"
 CLOSE = "</answer>"
+EOS_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<eos>")
 
 _CONTENT = re.compile(r"\s*(?:\*\*)?\s*\(?([A-Z])\)?(?:\s*[.:)]\s*(?:\S.*)?|\s*)(?:\*\*)?\s*", re.DOTALL)
 _STANDALONE = re.compile(r"(?<![A-Za-z0-9_])([A-Z])(?![A-Za-z0-9_])")
@@ -87,3 +92,28 @@ def _strict(completion: str, letters: tuple[str, ...]) -> str | None:
     if len(found) != 1:
         return None
     return found.pop()
+
+
+def strip_end(text: str, eos_tokens: Sequence[str] = EOS_TOKENS) -> str:
+    """Return `text` without trailing whitespace and end-of-sequence tokens."""
+    tokens = [t for t in eos_tokens if t]
+    while True:
+        text = text.rstrip()
+        for token in tokens:
+            if text.endswith(token):
+                text = text[: -len(token)]
+                break
+        else:
+            return text
+
+
+def well_formed(text: str, letters: Sequence[str], eos_tokens: Sequence[str] = EOS_TOKENS) -> bool:
+    """Return whether `text` is non-empty reasoning then exactly one valid ``<answer>X</answer>`` at the end
+    (trailing whitespace and `eos_tokens` allowed); whether the letter is right plays no part."""
+    text = strip_end(text, eos_tokens)
+    tags = answer_tags(text)
+    if tags is None or len(tags) != 1 or not text.lower().endswith(CLOSE):
+        return False
+    if _strict(text, tuple(letters)) is None:
+        return False
+    return bool(text[: text.lower().find(OPEN)].strip())

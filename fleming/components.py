@@ -19,9 +19,9 @@ from typing import Any
 
 import pydantic
 
-from fleming.errors import PluginError, RecipeError
+from fleming.errors import PluginError, RecipeError, RecipeProblems
 from fleming.plugin_manager import KINDS, Registration, Registry
-from fleming.validation import format_validation_error
+from fleming.validation import bool_coercions, boolean_guard, validation_problems
 
 
 @lru_cache(maxsize=None)
@@ -29,10 +29,11 @@ def args_model(factory: Any) -> type[pydantic.BaseModel]:
     """Return the pydantic model that validates `factory`'s recipe args."""
     declared = getattr(factory, "Args", None)
     if isinstance(declared, type) and issubclass(declared, pydantic.BaseModel):
-        if declared.model_config.get("extra") is not None:
-            return declared
-        # pydantic ignores unknown fields by default; a recipe typo must be an error, not dropped
-        return type(declared.__name__, (declared,), {"model_config": pydantic.ConfigDict(extra="forbid")})
+        namespace: dict[str, Any] = {"__module__": declared.__module__, "_no_boolean_numbers": boolean_guard()}
+        if declared.model_config.get("extra") is None:
+            # pydantic ignores unknown fields by default; a recipe typo must be an error, not dropped
+            namespace["model_config"] = pydantic.ConfigDict(extra="forbid")
+        return type(declared.__name__, (declared,), namespace)
     try:
         sig = inspect.signature(factory)
     except (TypeError, ValueError) as exc:
@@ -54,7 +55,8 @@ def args_model(factory: Any) -> type[pydantic.BaseModel]:
             fields[name] = (hints[name], default)
     name = getattr(factory, "__name__", "Component") + "Args"
     return pydantic.create_model(  # type: ignore[call-overload]
-        name, __config__=pydantic.ConfigDict(extra=extra, arbitrary_types_allowed=True), **fields
+        name, __config__=pydantic.ConfigDict(extra=extra, arbitrary_types_allowed=True),
+        __validators__={"_no_boolean_numbers": boolean_guard()}, **fields
     )
 
 
@@ -81,12 +83,15 @@ def split_weight(kind: str, args: dict[str, Any], where: str) -> tuple[dict[str,
 
 
 def validate_args(reg: Registration, args: dict[str, Any], where: str, base_dir: Path) -> dict[str, Any]:
-    """Validate a component's args; errors are one line naming ``where.args.<field>``."""
+    """Validate a component's args; each problem is one line naming ``where.args.<field>``."""
     model = args_model(reg.factory)
     try:
         validated = model.model_validate(args, context={"base_dir": base_dir})
     except pydantic.ValidationError as exc:
-        raise RecipeError(format_validation_error(exc, prefix=f"{where}.args", model=model)) from None
+        raise RecipeProblems(validation_problems(exc, prefix=f"{where}.args", model=model)) from None
+    problems = bool_coercions(args, validated, f"{where}.args")
+    if problems:
+        raise RecipeProblems(problems)
     out = {k: getattr(validated, k) for k in type(validated).model_fields}
     out.update(validated.model_extra or {})
     return out

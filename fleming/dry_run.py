@@ -1,17 +1,17 @@
 """`fleming run --dry-run`: what a run would do, without running or writing anything.
 
 For each planned stage: whether a real run would skip it, resume it or run it (the runner's own decision,
-`fleming.pipeline.runner.plan_run`), its components with their validated args, and for the `openrlhf` trainer
-the command the stage's first job would submit (built without exporting data: its data and reward paths are
-where the export would write them). Then what a real run needs that this machine lacks (`fleming.preflight`).
-Nothing is built or called: no model download or conversion, no LLM call, no training, no evaluation.
+`fleming.pipeline.runner.plan_run`), its components with their validated args, and the commands its trainer
+says the stage's first job would launch (``planned_commands``, an optional method in ``fleming.protocols``).
+Then what a real run needs that this machine lacks (`fleming.preflight`). Components are built (factories are
+cheap) but nothing is run or called: no model download or conversion, no LLM call, no training, no evaluation.
 """
 from __future__ import annotations
 
 import json
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +20,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from fleming.components import split_weight
-from fleming.errors import FlemingError
+from fleming.io import redact
 from fleming.models import ALIASES
 from fleming.paths import cache_dir
 from fleming.pipeline.context import RunContext
-from fleming.pipeline.rundir import redact
 from fleming.pipeline.runner import PlannedStage, plan_run
-from fleming.preflight import check, installed
-from fleming.recipe import SECRET_KEY
+from fleming.preflight import built_component, check
+from fleming.protocols import PlannedCommand, PlansCommands, TrainJob
+from fleming.recipe_file import SECRET_KEY
 
 MAX_VALUE = 240  # characters of one arg value shown; longer values are cut
-
-
-@dataclass(frozen=True)
-class Command:
-    """A command a stage would submit: what it is, the argv, whether OpenRLHF's parser accepted it (and its
-    objection when it did not)."""
-
-    label: str
-    argv: list[str]
-    checked: bool
-    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +40,7 @@ class StageReport:
     action: str
     reason: str
     components: list[tuple[str, str, str]] = field(default_factory=list)
-    commands: list[Command] = field(default_factory=list)
+    commands: list[PlannedCommand] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -64,7 +53,7 @@ class DryRun:
 
 def dry_run(run: RunContext, from_stage: str | None = None, only: str | None = None) -> DryRun:
     """Plan `run` (with `from_stage` / `only` as `fleming run` takes them) and check what it needs."""
-    warnings = check(run.loaded)
+    warnings = check(run.loaded, run.registry)
     stages = []
     shown: dict[str, str] = {}  # field path -> the stage that listed its args first
     for planned in plan_run(run, from_stage, only):
@@ -141,7 +130,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-# ---------------------------------------------------------------- commands (the openrlhf trainer)
+# ---------------------------------------------------------------- commands (trainers that plan them)
 
 def _base_model(run: RunContext) -> str:
     """Where the model stage would put the base model, without building or downloading it."""
@@ -152,7 +141,7 @@ def _base_model(run: RunContext) -> str:
     return str(local.resolve()) if local.exists() else spec
 
 
-def _commands(run: RunContext, planned: PlannedStage) -> Iterator[Command]:
+def _commands(run: RunContext, planned: PlannedStage) -> Iterator[PlannedCommand]:
     recipe, stage = run.loaded.recipe, planned.stage
     if planned.action in ("skip", "not selected"):
         return
@@ -165,23 +154,17 @@ def _commands(run: RunContext, planned: PlannedStage) -> Iterator[Command]:
         out = run.run_dir / stage.name / "checkpoints" / "round-0"
     else:
         return
-    if spec.plugin != "openrlhf":
+    trainer = built_component(run.loaded, run.registry, "trainers", where, spec)
+    if not isinstance(trainer, PlansCommands):
         return
-    from fleming.plugins.trainers.openrlhf._cli import parse_openrlhf_args, planned_command
-
-    reg = run.registry.get("trainers", spec.plugin)
-    args = reg.factory.Args.model_validate(run.loaded.args.get(where, spec.args))
     source = stage.inputs[0]
     model = _base_model(run) if source == "model" else str(run.run_dir / source / "final")
-    module, argv, full = planned_command(args, kind, model, out, recipe.seed, rollouts, max_steps)
-    checked, problem = installed("openrlhf"), None
-    if checked:
-        try:
-            parse_openrlhf_args(module, argv)
-        except FlemingError as exc:
-            checked, problem = False, f"{where}: {exc}"
-    label = module + (" (round 0; later rounds differ in data, seed and rollouts)" if kind == "grpo" else "")
-    yield Command(label, full, checked, problem)
+    job = TrainJob(kind=kind, model_path=model, items=[], output_dir=out, seed=recipe.seed, stage=stage.name,
+                   rollouts=rollouts, max_steps=max_steps)
+    for cmd in trainer.planned_commands(job):
+        if kind == "grpo":
+            cmd = replace(cmd, label=f"{cmd.label} (round 0; later rounds differ in data, seed and rollouts)")
+        yield replace(cmd, problem=f"{where}: {cmd.problem}") if cmd.problem else cmd
 
 
 # ---------------------------------------------------------------- printing
@@ -195,6 +178,14 @@ def shell_lines(argv: list[str]) -> str:
             lines.append([])
         lines[-1].append(shlex.quote(token))
     return " \\\n  ".join(" ".join(line) for line in lines if line)
+
+
+def _check_note(cmd: PlannedCommand) -> str:
+    if not cmd.check:
+        return ""
+    if cmd.checked:
+        return f"accepted by {cmd.check}"
+    return f"refused by {cmd.check}" if cmd.problem else f"not checked against {cmd.check}"
 
 
 def print_dry_run(report: DryRun, console: Console, recipe: str, run_dir: Path) -> None:
@@ -216,10 +207,9 @@ def print_dry_run(report: DryRun, console: Console, recipe: str, run_dir: Path) 
     console.print(parts)
     for st in report.stages:
         for cmd in st.commands:
-            note = ("accepted by OpenRLHF's own parser" if cmd.checked
-                    else "not checked against OpenRLHF's parser")
-            console.print(f"[bold]{st.name}[/bold] would submit {escape(cmd.label)}; {note}; its data and reward "
-                          "paths are where the export would write them (nothing is exported in a dry run):")
+            notes = [_check_note(cmd), cmd.note]
+            console.print(f"[bold]{st.name}[/bold] would submit {escape(cmd.label)}"
+                          + "".join(f"; {escape(n)}" for n in notes if n) + ":")
             console.print(redact(shell_lines(cmd.argv)), markup=False, highlight=False, soft_wrap=True)
     if report.warnings:
         console.print(f"[bold yellow]{len(report.warnings)} warning(s)[/bold yellow]: what a real run needs that "

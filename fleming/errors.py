@@ -1,6 +1,8 @@
 """Every error fleming raises on purpose. The CLI prints them as one line (no traceback unless --debug)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class FlemingError(Exception):
     """Base class: a problem the user can fix, described in one line."""
@@ -11,6 +13,17 @@ class FlemingError(Exception):
 
 class RecipeError(FlemingError):
     """The recipe file cannot be read, or a field in it is wrong (the message names the field path)."""
+
+
+class RecipeProblems(RecipeError):
+    """A recipe has one or more problems, each one line naming the field (printed one per line)."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = [" ".join(str(p).split()) for p in problems]
+        super().__init__("\n".join(self.problems))
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
 
 
 class PluginError(FlemingError):

@@ -8,15 +8,14 @@ so a re-run evaluates only the new checkpoints.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
+from fleming.benchmarks import TaskMaker
 from fleming.errors import MissingDependencyError, StageError
 
 Backend = Literal["hf", "vllm"]
@@ -95,60 +94,11 @@ def _default_device() -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
-TaskMaker = tuple[str, Callable[[], Any]]  # (benchmark name, a function returning a fresh Inspect task)
-
-
-def task_makers(benchmarks: Sequence[str], data_dir: str | None = None,
-                task_args: Mapping[str, Mapping[str, Any]] | None = None, limit: int | None = None) -> list[TaskMaker]:
-    """Return makers for fleming's own benchmarks (by name, suites already expanded; the first `limit` items)."""
-    from fleming.tasks import load_task
-
-    def make(name: str) -> Callable[[], Any]:
-        build = partial(load_task, name, data_dir=data_dir, **dict((task_args or {}).get(name, {})))
-        return build if limit is None else lambda: first_items(build(), limit)
-
-    return [(name, make(name)) for name in benchmarks]
-
-
-def first_items(task: Any, limit: int) -> Any:
-    """Return `task` over its first `limit` samples (a fixed subset)."""
-    from inspect_ai import task_with
-
-    return task_with(task, dataset=task.dataset[:limit])
-
-
-def benchmark_makers(bench: Any, name: str, data_dir: str | None, run_dir: Path | None,
-                     log: Callable[[str], None] | None = None) -> list[TaskMaker]:
-    """Return makers for a benchmark plugin: a suite (``members``) expands to its members (leaving out, with a
-    line to `log`, those without a local file when it says ``missing: skip``); a benchmark whose ``task``
-    takes ``run_dir`` (the run's held-out items) is given the run folder."""
-    members = getattr(bench, "members", None)
-    if members:
-        names = list(members)
-        if getattr(bench, "missing", "error") == "skip":
-            from fleming.tasks._records import missing_data
-
-            folder = Path(data_dir) if data_dir else None
-            absent = {n: why for n in names if (why := missing_data(n, folder)) is not None}
-            if absent and log is not None:
-                log(f"{getattr(bench, 'name', name)}: skipping {len(absent)} of {len(names)} benchmark(s) with no "
-                    f"local file: " + "; ".join(absent.values()))
-            names = [n for n in names if n not in absent]
-        return task_makers(names, data_dir, limit=getattr(bench, "limit", None))
-    kwargs: dict[str, Any] = {}
-    if "run_dir" in inspect.signature(bench.task).parameters:
-        kwargs["run_dir"] = run_dir
-    folder = Path(data_dir) if data_dir else None
-    return [(getattr(bench, "name", name), lambda: bench.task(folder, None, **kwargs))]
-
-
 def build_tasks(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], backend: Backend = "hf",
-                model_args: Mapping[str, Any] | None = None, max_tokens: int | None = None,
-                limit: int | None = None) -> list[Any]:
+                model_args: Mapping[str, Any] | None = None, limit: int | None = None) -> list[Any]:
     """Return one Inspect task per target × benchmark, each with its model and its ``fleming`` tag
-    (``max_tokens`` overrides every task's generation budget; ``limit`` keeps the first items)."""
+    (``benchmark``: the name the benchmark is shown by); ``limit`` keeps the first items."""
     from inspect_ai import task_with
-    from inspect_ai.model import GenerateConfig
 
     tasks = []
     for target in targets:
@@ -156,9 +106,20 @@ def build_tasks(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], back
         for name, make in makers:
             task = _length_sorted(make(), limit) if backend == "hf" else make()
             metadata = {**(task.metadata or {}), "fleming": {**target.tag(), "benchmark": name}}
-            config = task.config.merge(GenerateConfig(max_tokens=max_tokens)) if max_tokens else task.config
-            tasks.append(task_with(task, model=model, metadata=metadata, config=config))
+            tasks.append(task_with(task, model=model, metadata=metadata))
     return tasks
+
+
+def generation(config: Any = None, max_tokens: int | None = None) -> dict[str, Any]:
+    """Return the eval-level generation settings (a ``GenerateConfig`` or a mapping of its fields, and
+    `max_tokens`, which wins) as Inspect ``eval`` keyword arguments: they override every task's own config,
+    so a plain-Inspect benchmark honours them without knowing fleming."""
+    from inspect_ai.model import GenerateConfig
+
+    base = config if isinstance(config, GenerateConfig) else GenerateConfig(**dict(config or {}))
+    if max_tokens is not None:
+        base = base.merge(GenerateConfig(max_tokens=max_tokens))
+    return base.model_dump(exclude_none=True)
 
 
 def _length_sorted(task: Any, limit: int | None) -> Any:
@@ -174,14 +135,17 @@ def _length_sorted(task: Any, limit: int | None) -> Any:
 
 def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir: Path, *,
              limit: int | None = None, backend: Backend = "hf", model_args: Mapping[str, Any] | None = None,
-             max_tokens: int | None = None, max_connections: int | None = None, display: str = "rich",
-             status: Callable[[str], None] | None = None, max_tasks: int | None = None) -> list[EvalRow]:
+             max_tokens: int | None = None, generate_config: Any = None, max_connections: int | None = None,
+             display: str = "rich", status: Callable[[str], None] | None = None,
+             max_tasks: int | None = None) -> list[EvalRow]:
     """Run every target on every benchmark (skipping logs that already succeeded) and return the rows.
 
     One Inspect ``eval_set`` per model, in order, into the same log folder, so only one model's weights are
     loaded at a time and two models never share the hf provider's batches. A model's benchmarks run one after
     another (``max_tasks``, default 1): the provider pads a batch to its longest prompt, so mixing a benchmark
-    of long prompts into the batches of one with short ones costs more than the small batches it saves."""
+    of long prompts into the batches of one with short ones costs more than the small batches it saves.
+    `generate_config` (an Inspect ``GenerateConfig`` or a mapping) and `max_tokens` reach every benchmark
+    through Inspect's eval-level generation settings."""
     from inspect_ai import eval_set
 
     if not targets or not makers:
@@ -192,13 +156,15 @@ def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir
                + (f", first {limit} items each" if limit else "") + f"; logs in {log_dir}")
     rows: list[EvalRow] = []
     for target in targets:
-        tasks = build_tasks([target], makers, backend=backend, model_args=model_args, max_tokens=max_tokens,
-                            limit=limit)
+        tasks = build_tasks([target], makers, backend=backend, model_args=model_args, limit=limit)
         _, logs = eval_set(tasks, log_dir=str(log_dir), limit=None if backend == "hf" else limit,
                            max_tasks=max_tasks or 1,
                            display=display,  # type: ignore[arg-type]
                            retry_attempts=1, log_dir_allow_dirty=True, fail_on_error=0.5,
-                           **({"max_connections": max_connections} if max_connections else {}))
+                           **{**generation(generate_config, max_tokens),
+                              **({"max_connections": max_connections} if max_connections else {})})
+        if len(logs) < len(tasks) or any(log.status == "cancelled" for log in logs):
+            raise KeyboardInterrupt  # Ctrl-C: Inspect cancels the eval set and returns without the lost logs
         rows += [row_from_log(log) for log in logs]
     return rows
 

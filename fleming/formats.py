@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fleming.io import atomic_write_text
 from fleming.items import jsonl_text
-from fleming.pipeline.rundir import atomic_write_text
 from fleming.prompts import render
 from fleming.types import QAItem
 

@@ -1,24 +1,36 @@
 """The hooks a fleming plugin can implement.
 
-Registration hooks are called once when the plugin manager starts; each receives a
-``register(name, factory)`` callback. The factory is called with a recipe's validated ``args``
+Registration hooks are called once when the plugin manager starts; each receives a `Register`
+callback, ``register(name, factory)``. The factory is called with a recipe's validated ``args``
 and returns the component (see ``fleming.protocols`` for each kind's contract). Observer hooks are
 called while a run goes on.
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import pluggy
+
+from fleming.types import Checkpoint
 
 hookspec = pluggy.HookspecMarker("fleming")
 hookimpl = pluggy.HookimplMarker("fleming")
 
 
+class Register(Protocol):
+    """The callback a registration hook receives: ``register(name, factory)`` adds one component of the
+    hook's kind. `name` is what recipes write (unique per kind: a clash is a startup error); `factory` is a
+    class or function called with the recipe's validated args that returns the component."""
+
+    def __call__(self, name: str, factory: Callable[..., Any]) -> None:
+        """Register `factory` under `name`."""
+
+
 # ---------------------------------------------------------------- registration
 
 @hookspec
-def register_data_sources(register: Any) -> None:
+def register_data_sources(register: Register) -> None:
     """Register data sources (curated QA files, knowledge graphs).
 
     :param register: call ``register(name, factory)`` once per data source.
@@ -26,7 +38,7 @@ def register_data_sources(register: Any) -> None:
 
 
 @hookspec
-def register_synthesizers(register: Any) -> None:
+def register_synthesizers(register: Register) -> None:
     """Register question synthesizers that turn a knowledge graph into items.
 
     :param register: call ``register(name, factory)`` once per synthesizer.
@@ -34,7 +46,7 @@ def register_synthesizers(register: Any) -> None:
 
 
 @hookspec
-def register_filters(register: Any) -> None:
+def register_filters(register: Register) -> None:
     """Register filters that keep or reject items, each reject with its reason.
 
     :param register: call ``register(name, factory)`` once per filter.
@@ -42,7 +54,7 @@ def register_filters(register: Any) -> None:
 
 
 @hookspec
-def register_verifiers(register: Any) -> None:
+def register_verifiers(register: Register) -> None:
     """Register verifiers and annotators that judge items (label checks, difficulty labels).
 
     :param register: call ``register(name, factory)`` once per verifier.
@@ -50,7 +62,7 @@ def register_verifiers(register: Any) -> None:
 
 
 @hookspec
-def register_teachers(register: Any) -> None:
+def register_teachers(register: Register) -> None:
     """Register teachers that write a chain of thought for an item whose answer is known.
 
     :param register: call ``register(name, factory)`` once per teacher.
@@ -58,7 +70,7 @@ def register_teachers(register: Any) -> None:
 
 
 @hookspec
-def register_rewards(register: Any) -> None:
+def register_rewards(register: Register) -> None:
     """Register reward functions scoring completions against items.
 
     :param register: call ``register(name, factory)`` once per reward.
@@ -66,7 +78,7 @@ def register_rewards(register: Any) -> None:
 
 
 @hookspec
-def register_curricula(register: Any) -> None:
+def register_curricula(register: Register) -> None:
     """Register curricula that choose what an RL stage trains on and when it ends.
 
     :param register: call ``register(name, factory)`` once per curriculum.
@@ -74,7 +86,7 @@ def register_curricula(register: Any) -> None:
 
 
 @hookspec
-def register_trainers(register: Any) -> None:
+def register_trainers(register: Register) -> None:
     """Register trainer backends for the cold start and the RL stages.
 
     :param register: call ``register(name, factory)`` once per trainer.
@@ -82,7 +94,7 @@ def register_trainers(register: Any) -> None:
 
 
 @hookspec
-def register_benchmarks(register: Any) -> None:
+def register_benchmarks(register: Register) -> None:
     """Register evaluation benchmarks (each builds an Inspect task).
 
     :param register: call ``register(name, factory)`` once per benchmark.
@@ -92,7 +104,7 @@ def register_benchmarks(register: Any) -> None:
 # ---------------------------------------------------------------- observers
 
 @hookspec
-def checkpoint_saved(checkpoint: Any, run: Any) -> None:
+def checkpoint_saved(checkpoint: Checkpoint, run: Any) -> None:
     """Observe a checkpoint a trainer has just saved (evaluation hangs off this hook).
 
     :param checkpoint: the ``fleming.types.Checkpoint`` that was saved.

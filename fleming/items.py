@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from fleming.pipeline.rundir import atomic_dir, atomic_write_text, redact_data
-from fleming.types import QAItem, Rejected
+from fleming.io import atomic_dir, atomic_write_text, redact_data
+from fleming.types import QAItem, Rejected, record_problem
 
 
 def _row(item: QAItem) -> dict[str, Any]:
@@ -81,6 +81,25 @@ def json_lines(path: Path, errors: str = "strict") -> Iterator[tuple[int, dict[s
                                        {"line": line[:500]})
                 continue
             yield lineno, rec
+
+
+def item_or_reject(record: dict[str, Any], where: str, source: str = "") -> QAItem | Rejected:
+    """Check a uniform-schema row at the source boundary: an item whose provenance records ``where`` (its
+    ``file:line``), or a `Rejected` at ``where`` saying what is wrong with the row."""
+    problem = record_problem(record)
+    if problem is not None:
+        return Rejected(problem, where, record)
+    meta = {**(record.get("meta") or {}), "where": where}
+    return QAItem.from_record({**record, "meta": meta}, source=source)
+
+
+def checked(build: Callable[[], QAItem | Rejected], where: str, record: Any) -> QAItem | Rejected:
+    """Return `build()`, or a `Rejected` at ``where`` when the row it reads holds a value of the wrong type
+    (a ValueError while building the item, e.g. a list where the question text should be)."""
+    try:
+        return build()
+    except ValueError as exc:
+        return Rejected(str(exc), where, record if isinstance(record, dict) else {"value": repr(record)[:500]})
 
 
 def read_items(folder: Path, name: str = "items") -> list[QAItem]:

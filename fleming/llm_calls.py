@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fleming.io import atomic_write_text, secret_values
 from fleming.paths import cache_dir
-from fleming.pipeline.rundir import atomic_write_text, secret_values
 
 __all__ = ["LLMRequest", "LLMResult", "LLMClient", "UsageTotals", "cache_key", "complete_in_stage"]
 
@@ -170,9 +170,9 @@ class LLMClient:
         if self._model is None:
             from inspect_ai.model import get_model
 
-            from fleming.tasks._offline import install_token_count_fallback
+            from fleming.tasks import offline_token_counts
 
-            install_token_count_fallback()
+            offline_token_counts()
             self._model = get_model(self.model, **_model_args(self.model, self.model_args, sampling))
         return self._model
 

@@ -20,18 +20,30 @@ def _resolve(value: Path, info: ValidationInfo) -> Path:
     return path
 
 
+def _ordinary(path: Path) -> Path:
+    """Refuse a FIFO, a device or a socket: reading one would hang or never end."""
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        raise ValueError(f"{path} is not a regular file or a folder")
+    return path
+
+
 def _existing(value: Path, info: ValidationInfo) -> Path:
     path = _resolve(value, info)
     if not path.exists():
         raise ValueError(f"file not found: {path}")
-    return path
+    return _ordinary(path)
 
 
-DataPath = Annotated[Path, AfterValidator(_resolve)]
-"""A path that may not exist yet (an output), resolved against the recipe's folder."""
+def _data(value: Path, info: ValidationInfo) -> Path:
+    return _ordinary(_resolve(value, info))
+
+
+DataPath = Annotated[Path, AfterValidator(_data)]
+"""A path that may not exist yet (an output), resolved against the recipe's folder; if it exists, it is a
+regular file or a folder."""
 
 ExistingPath = Annotated[Path, AfterValidator(_existing)]
-"""A file or folder that must exist when the recipe is validated."""
+"""A regular file or a folder that must exist when the recipe is validated."""
 
 
 def cache_dir() -> Path:

@@ -2,12 +2,14 @@
 
 `check(loaded, registry)` returns one-line warnings, each starting with the recipe field it concerns:
 
-* optional packages of the chosen trainers (``openrlhf``: ray to submit, OpenRLHF to check the command;
-  ``trl`` with ``lora``: peft) and of the evaluation backend (``vllm``), with the install hint the plugins use;
+* what each component of the recipe says it needs, through the optional methods of ``fleming.protocols``
+  (built from its validated args; factories are cheap): the packages of ``requirements()`` that are not
+  installed, with their install hints, and the warnings of ``preflight()`` (e.g. no Ray address);
+* the optional package of the evaluation backend (``vllm``);
 * the Inspect model providers named by the ``model`` args of teachers and verifiers: their packages and
   environment variables (presence only: a value is never read into a message);
 * data a real run fetches or reads: a base model or dataset that comes from the HF hub, the benchmark folder
-  (``eval.data_dir`` / ``FLEMING_DATA_DIR``) and a file in it for every benchmark evaluated, the Ray address;
+  (``eval.data_dir`` / ``FLEMING_DATA_DIR``) and a file in it for every benchmark evaluated;
 * ``${VAR:-default}`` references in the recipe whose variable is unset (the default is used).
 """
 from __future__ import annotations
@@ -19,19 +21,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fleming.errors import FlemingError
+from fleming.components import instantiate, split_weight, validate_args
 from fleming.models import ALIASES, HUB_ID
+from fleming.plugin_manager import Registry
+from fleming.protocols import HasPreflight, HasRequirements
 from fleming.providers import needs
 from fleming.recipe import LoadedRecipe, read_recipe_data
-from fleming.tasks._records import missing_data
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):-([^}]*)\}")
-OPENRLHF_HINT = "pip install --no-deps openrlhf==0.11.2"
-_TRAINER_PACKAGES: dict[str, list[tuple[str, str, str]]] = {
-    "openrlhf": [("ray", "it submits each job with `ray job submit`", "pip install 'fleming-med[openrlhf]'"),
-                 ("openrlhf", "the commands are not checked against OpenRLHF's own parser here", OPENRLHF_HINT)],
-    "trl": [("trl", "it trains with TRL", "pip install trl")],
-}
 
 
 def installed(module: str) -> bool:
@@ -42,11 +39,11 @@ def installed(module: str) -> bool:
         return False
 
 
-def check(loaded: LoadedRecipe) -> list[str]:
+def check(loaded: LoadedRecipe, registry: Registry) -> list[str]:
     """Return the warnings for a validated recipe (see the module docstring); a warning that several fields
     share is given once, naming them all."""
-    found = [*_env_defaults(loaded.path), *_model(loaded), *_trainers(loaded), *_providers(loaded),
-             *_hub_datasets(loaded), *_evaluation(loaded)]
+    found = [*_env_defaults(loaded.path), *_model(loaded), *_components(loaded, registry), *_providers(loaded),
+             *_hub_datasets(loaded), *_evaluation(loaded, registry)]
     fields: dict[str, list[str]] = {}
     for where, message in found:
         fields.setdefault(message, []).append(where)
@@ -90,19 +87,24 @@ def _model(loaded: LoadedRecipe) -> Iterator[tuple[str, str]]:
                         "(network; HF_TOKEN for a gated model)")
 
 
-def _trainers(loaded: LoadedRecipe) -> Iterator[tuple[str, str]]:
-    for kind, where, comp in loaded.recipe.components():
-        if kind != "trainers":
-            continue
-        for module, why, hint in _TRAINER_PACKAGES.get(comp.plugin, []):
-            if not installed(module):
-                yield where, f"{module} is not installed ({why}): {hint}"
-        args = loaded.args.get(where, comp.args)
-        if comp.plugin == "trl" and args.get("lora") and not installed("peft"):
-            yield where, "trainer 'trl' with lora: true needs peft: pip install peft"
-        if comp.plugin == "openrlhf" and not args.get("address") and not os.environ.get("RAY_ADDRESS"):
-            yield where, ("no Ray cluster named (args.address or RAY_ADDRESS): `ray job submit` will look for "
-                          "one on this machine")
+def built_component(loaded: LoadedRecipe, registry: Registry, kind: str, where: str, spec: Any) -> Any:
+    """Build the component `spec` at recipe field `where` from its validated args."""
+    reg = registry.get(kind, spec.plugin)
+    args = loaded.args.get(where)
+    if args is None:
+        args = validate_args(reg, split_weight(kind, dict(spec.args), where)[0], where, loaded.base_dir)
+    return instantiate(reg, dict(args), where)
+
+
+def _components(loaded: LoadedRecipe, registry: Registry) -> Iterator[tuple[str, str]]:
+    for kind, where, spec in loaded.recipe.components():
+        component = built_component(loaded, registry, kind, where, spec)
+        if isinstance(component, HasRequirements):
+            for req in component.requirements():
+                if not installed(req.module):
+                    yield where, f"{req.module} is not installed ({req.why}): {req.install}"
+        if isinstance(component, HasPreflight):
+            yield from ((where, warning) for warning in component.preflight())
 
 
 def _providers(loaded: LoadedRecipe) -> Iterator[tuple[str, str]]:
@@ -126,37 +128,16 @@ def _hub_datasets(loaded: LoadedRecipe) -> Iterator[tuple[str, str]]:
             yield where, f"dataset '{dataset}' is read from the HF hub (network, or the local HF cache)"
 
 
-def _evaluation(loaded: LoadedRecipe) -> Iterator[tuple[str, str]]:
+def _evaluation(loaded: LoadedRecipe, registry: Registry) -> Iterator[tuple[str, str]]:
     ev = loaded.recipe.eval
     if ev is None:
         return
     if ev.backend == "vllm" and not installed("vllm"):
         yield "eval.backend", "the vllm evaluation backend needs vLLM: pip install 'fleming-med[vllm]' (GPU machines)"
     folder = ev.data_dir or os.environ.get("FLEMING_DATA_DIR")
-    wanted = []  # (field, benchmark name, args) of every benchmark read from the benchmark folder
-    for i, comp in enumerate(ev.benchmarks):
-        args = loaded.args.get(f"eval.benchmarks[{i}]", comp.args)
-        if not args.get("data_file"):
-            wanted += [(f"eval.benchmarks[{i}]", name, args) for name in _benchmark_names(comp.plugin)]
-    if wanted and not folder:
-        names = ", ".join(name for _, name, _ in wanted)
-        yield "eval", (f"no benchmark folder (eval.data_dir or FLEMING_DATA_DIR): {names} are read from the HF hub "
-                       "(network)")
-    elif folder:
-        for where, name, args in wanted:
-            if args.get("missing") == "skip":
-                continue  # a suite told to leave out members without a file
-            problem = missing_data(name, Path(os.path.expanduser(folder)), args.get("options"))
-            if problem:
-                yield where, f"{problem} (a real run stops there)"
-
-
-def _benchmark_names(plugin: str) -> list[str]:
-    """fleming's own benchmark names behind a benchmark plugin name (a suite expanded; none for others)."""
-    from fleming.tasks import expand_benchmarks
-
-    try:
-        names = expand_benchmarks(plugin)
-    except FlemingError:  # a third-party benchmark: its data is its own business
-        return []
-    return [n for n in names if n != "kg_heldout"]  # the run's own held-out items, made by the mix stage
+    data_dir = Path(os.path.expanduser(folder)) if folder else None
+    for i, spec in enumerate(ev.benchmarks):
+        where = f"eval.benchmarks[{i}]"
+        check_data = getattr(built_component(loaded, registry, "benchmarks", where, spec), "missing_data", None)
+        if callable(check_data):  # the optional method of the Benchmark contract
+            yield from ((where, problem) for problem in check_data(data_dir))

@@ -1,16 +1,20 @@
 """The contract of each component kind: what a factory registered under that kind must return.
 
 Each is a small ``typing.Protocol``; a component need not inherit from it, only provide the methods.
-``ctx`` is always a ``fleming.pipeline.StageContext`` (folder, seed, progress bars, logging).
+``ctx`` is always a ``fleming.StageContext``: the stage's folder, seed, models, notes, progress and logging.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from fleming.types import Checkpoint, QAItem, Rejected, Verdict
+
+if TYPE_CHECKING:
+    from fleming.context import StageContext
+    from fleming.kg import KnowledgeGraph
 
 
 @runtime_checkable
@@ -25,10 +29,10 @@ class DataSource(Protocol):
             def graph(self, ctx): return None
     """
 
-    def items(self, ctx: Any) -> Iterable[QAItem | Rejected]:
+    def items(self, ctx: StageContext) -> Iterable[QAItem | Rejected]:
         """Yield the source's items, and a `Rejected` for every row that cannot become one."""
 
-    def graph(self, ctx: Any) -> Any | None:
+    def graph(self, ctx: StageContext) -> KnowledgeGraph | None:
         """Return the source's knowledge graph, or None for a plain QA source."""
 
 
@@ -36,7 +40,7 @@ class DataSource(Protocol):
 class Synthesizer(Protocol):
     """Writes new items from the knowledge graphs of the recipe's sources (keyed by source plugin name)."""
 
-    def synthesize(self, graphs: dict[str, Any], ctx: Any) -> Iterable[QAItem | Rejected]:
+    def synthesize(self, graphs: dict[str, KnowledgeGraph], ctx: StageContext) -> Iterable[QAItem | Rejected]:
         """Yield synthesised items, and a `Rejected` for every candidate that failed its checks."""
 
 
@@ -44,7 +48,7 @@ class Synthesizer(Protocol):
 class Filter(Protocol):
     """Keeps or rejects items; every reject carries its reason."""
 
-    def apply(self, items: Sequence[QAItem], ctx: Any) -> tuple[list[QAItem], list[Rejected]]:
+    def apply(self, items: Sequence[QAItem], ctx: StageContext) -> tuple[list[QAItem], list[Rejected]]:
         """Return (kept items, rejected rows with reasons)."""
 
 
@@ -56,7 +60,7 @@ class Verifier(Protocol):
     item, `drop` sets it aside with the reason, `unverified` keeps it marked with the error.
     """
 
-    def verify(self, items: Sequence[QAItem], ctx: Any) -> list[Verdict]:
+    def verify(self, items: Sequence[QAItem], ctx: StageContext) -> list[Verdict]:
         """Return one verdict per item, in order."""
 
 
@@ -64,7 +68,7 @@ class Verifier(Protocol):
 class Teacher(Protocol):
     """Writes a chain of thought for items whose answer is known (the cold-start data)."""
 
-    def explain(self, items: Sequence[QAItem], ctx: Any) -> Iterable[QAItem | Rejected]:
+    def explain(self, items: Sequence[QAItem], ctx: StageContext) -> Iterable[QAItem | Rejected]:
         """Yield items with `rationale` set (ending in ``<answer>X</answer>``), or a `Rejected`."""
 
 
@@ -87,22 +91,47 @@ class Reward(Protocol):
 
 @dataclass(frozen=True)
 class Selection:
-    """What a curriculum hands the trainer for one round: the prompts and the rollouts per prompt."""
+    """What a curriculum hands the trainer for one round.
+
+    :param items: the round's prompts.
+    :param rollouts: completions per prompt; None keeps the stage's ``rollouts`` (``ctx.rollouts``).
+    :param reason: why these items, recorded in the stage's manifest.
+    :param ordered: the trainer must train on ``items`` in this order, not shuffle them.
+    """
 
     items: Sequence[QAItem]
     rollouts: int | None = None
     reason: str = ""
+    ordered: bool = False
 
 
 @runtime_checkable
 class Curriculum(Protocol):
-    """Chooses what an RL stage trains on, round by round, and when a round or the stage ends."""
+    """Chooses what an RL stage trains on, round by round, and when a round or the stage ends.
 
-    def select(self, pool: Sequence[QAItem], round: int, last: Checkpoint | None, ctx: Any) -> Selection | None:
-        """Return the next round's selection, or None to end the stage."""
+    ``ctx.start_model`` is the model the stage starts from and ``ctx.rollouts`` the stage's rollouts per prompt.
+    A curriculum that ends the stage (``select`` returns None) sets ``end_reason`` first; the stage records it
+    in its manifest (``notes.ended``).
+    """
+
+    end_reason: str | None
+
+    def select(self, pool: Sequence[QAItem], round: int, last: Checkpoint | None,
+               ctx: StageContext) -> Selection | None:
+        """Return the next round's selection, or None to end the stage (``last``: the previous round's
+        checkpoint, None in the first round)."""
 
     def observe(self, step: int, group_rewards: Sequence[Sequence[float]]) -> str | None:
         """See each step's rewards per rollout group; return a reason to end the round, or None."""
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    """One of the recipe's rewards as the recipe states it, for trainers that rebuild rewards elsewhere."""
+
+    plugin: str
+    args: dict[str, Any]  # validated, JSON-ready; without ``weight``
+    weight: float = 1.0
 
 
 @dataclass
@@ -116,24 +145,103 @@ class TrainJob:
     seed: int
     stage: str
     rewards: Sequence[tuple[Reward, float]] = ()
+    reward_specs: Sequence[RewardSpec] = ()  # the same rewards as plugin name, args and weight
     curriculum: Curriculum | None = None
     rollouts: int = 1
     max_steps: int | None = None
     announce: Callable[[Checkpoint], None] = lambda c: None
     notes: dict[str, Any] = field(default_factory=dict)
+    ordered: bool = False  # True: train on `items` in the given order (the selection's `ordered`)
 
 
 @runtime_checkable
 class Trainer(Protocol):
     """Fine-tunes a model; resumes from the newest checkpoint in `job.output_dir` when there is one."""
 
-    def train(self, job: TrainJob, ctx: Any) -> Checkpoint:
+    def train(self, job: TrainJob, ctx: StageContext) -> Checkpoint:
         """Run the job, announce every checkpoint through `job.announce`, return the final one."""
 
 
 @runtime_checkable
 class Benchmark(Protocol):
-    """An evaluation benchmark: builds an Inspect task."""
+    """An evaluation benchmark: builds an Inspect task, shown everywhere by the name it is registered under.
+
+    fleming runs the task with the model, a ``fleming`` tag in the log's metadata, the eval section's
+    ``limit`` (first items) and its generation settings (``max_tokens``), given as Inspect's eval-level
+    ``GenerateConfig`` so they override the task's own config. ``fleming.tasks.mcq_task`` builds fleming's
+    multiple-choice task over any items. Optional members, asked for when present:
+
+    * ``name: str``: the name to show instead of the registered one (an alias shows what it stands for);
+    * ``members: list[str]``: the component is a suite of these benchmark names (``task`` is never called;
+      with ``missing = "skip"`` a member whose ``missing_data`` reports a problem is left out, saying so);
+    * ``missing_data(data_dir: Path | None) -> list[str]``: what a run would lack or fetch, given the benchmark
+      folder (None: none set), one line each, empty when all is local; ``--dry-run`` and preflight print it;
+    * a ``run_dir: Path | None`` parameter of ``task``: the run's folder is passed (a run's own items).
+
+    Example::
+
+        class Probe:
+            def task(self, data_dir, limit):
+                return mcq_task(ITEMS, name="acme-probe")
+    """
 
     def task(self, data_dir: Path | None, limit: int | None) -> Any:
-        """Return an ``inspect_ai.Task`` over the benchmark's items."""
+        """Return an ``inspect_ai.Task`` over the benchmark's items (the first `limit` of them when set)."""
+
+
+# ---------------------------------------------------------------- optional methods (any kind)
+# A component may also provide any of these; `fleming run --dry-run` and its preflight warnings ask every
+# component of a recipe through them, so a third-party component is checked exactly as a built-in one.
+
+@dataclass(frozen=True)
+class Requirement:
+    """A package a component needs at run time: its import name, what it is needed for, how to install it."""
+
+    module: str
+    why: str
+    install: str
+
+
+@dataclass(frozen=True)
+class PlannedCommand:
+    """A command a trainer would launch for a job (shown by ``--dry-run``, never run).
+
+    ``check`` names what the command was checked with (e.g. the backend's own argument parser), ``checked``
+    says whether that check ran and accepted it, ``problem`` is its objection when it refused it, and
+    ``note`` is anything a reader should know (e.g. that its data paths are where an export would write).
+    """
+
+    label: str
+    argv: list[str]
+    check: str = ""
+    checked: bool = False
+    problem: str | None = None
+    note: str = ""
+
+
+@runtime_checkable
+class HasRequirements(Protocol):
+    """A component that names the packages it needs (preflight warns about each one not installed)."""
+
+    def requirements(self) -> list[Requirement]:
+        """Return the packages this component, with its args, needs at run time (never import them here)."""
+
+
+@runtime_checkable
+class HasPreflight(Protocol):
+    """A component that checks the environment a real run needs (a cluster address, a service, a file)."""
+
+    def preflight(self) -> list[str]:
+        """Return one-line warnings about what is missing here; look, never call out or change anything."""
+
+
+@runtime_checkable
+class PlansCommands(Protocol):
+    """A trainer that launches external commands and can say which ones without running them."""
+
+    def planned_commands(self, job: TrainJob) -> list[PlannedCommand]:
+        """Return the commands `job` would launch; export, write and run nothing."""
+
+
+OPTIONAL: tuple[type, ...] = (HasRequirements, HasPreflight, PlansCommands)
+"""The optional-method protocols (each method is documented in the README)."""

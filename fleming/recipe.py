@@ -8,28 +8,25 @@ Relative paths in component args are read relative to the recipe's folder.
 """
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
-from fleming.errors import FlemingError, RecipeError
-from fleming.validation import format_validation_error
+from fleming.errors import FlemingError, RecipeError, RecipeProblems
+from fleming.recipe_file import check_no_secrets, expand_env, read_recipe_data
+from fleming.validation import bool_coercions, boolean_guard, validation_problems
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-SECRET_KEY = re.compile(r"^(.*[_-])?(api[_-]?key|secret|password|passwd|token|access[_-]?key)$", re.I)
-SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD)", re.I)
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    _no_boolean_numbers = boolean_guard()
 
 
 class Component(_Strict):
@@ -162,91 +159,56 @@ class LoadedRecipe:
         return self.path.parent
 
 
-def _expand(value: Any, where: str) -> Any:
-    if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def sub(m: re.Match[str]) -> str:
-        var, default = m.group(1), m.group(2)
-        if SECRET_ENV.search(var):
-            raise RecipeError(f"{where}: ${{{var}}} looks like a secret; secrets are read from the environment "
-                              "by the component that needs them and never go into a recipe")
-        got = os.environ.get(var, default)
-        if got is None:
-            raise RecipeError(f"{where}: environment variable {var} is not set (write ${{{var}:-default}} "
-                              "for a fallback)")
-        return got
-
-    return _ENV_REF.sub(sub, value)
+Problem = tuple[type[FlemingError], str]  # the error class a lone problem is raised as, and its line
 
 
-def _check_no_secrets(value: Any, where: str) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            path = f"{where}.{k}" if where else str(k)
-            if isinstance(k, str) and SECRET_KEY.match(k) and v not in (None, ""):
-                raise RecipeError(f"{path}: secrets are not allowed in a recipe; set them in the environment "
-                                  "(e.g. OPENAI_API_KEY) where the provider reads them")
-            _check_no_secrets(v, path)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _check_no_secrets(v, f"{where}[{i}]")
+def _component_problems(recipe: Recipe, registry: Any, base_dir: Path,
+                        loaded_args: dict[str, dict[str, Any]]) -> list[Problem]:
+    """Resolve, validate and build every component; return each problem (validated args go to `loaded_args`).
+    Building calls each factory, so a factory's own checks fail here, not mid-run."""
+    from fleming.components import instantiate, split_weight, validate_args
+    from fleming.models import check_model_spec
 
-
-def read_recipe_data(path: Path) -> dict[str, Any]:
-    """Read a recipe file with the safe YAML loader; errors name the file and line."""
+    problems: list[Problem] = []
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecipeError(f"recipe file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{path}: cannot read the recipe: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"{where}: invalid YAML: {problem}") from None
-    if not isinstance(data, dict):
-        got = "an empty file" if data is None else f"a {type(data).__name__}"
-        raise RecipeError(f"{path}: a recipe must be a mapping (name:, model:, data:, ...), got {got}")
-    return data
+        check_model_spec(recipe.model, base_dir=base_dir)
+    except FlemingError as exc:
+        problems.append((RecipeError, f"model: {exc}"))
+    for kind, where, comp in recipe.components():
+        try:
+            reg = registry.get(kind, comp.plugin)
+            args, _ = split_weight(kind, dict(comp.args), where)
+            loaded_args[where] = validate_args(reg, args, where, base_dir)
+            instantiate(reg, loaded_args[where], where)
+        except RecipeProblems as exc:
+            problems += [(RecipeError, line) for line in exc.problems]
+        except FlemingError as exc:
+            msg = str(exc)
+            problems.append((type(exc), msg if msg.startswith(where) else f"{where}.plugin: {msg}"))
+    return problems
 
 
 def load_recipe(path: str | Path, registry: Any = None) -> LoadedRecipe:
-    """Read and validate a recipe; with a registry, also resolve every component and validate its args."""
+    """Read and validate a recipe; with a registry, also resolve and build every component. Every problem
+    found is reported, one line each, naming the recipe file and the field."""
     path = Path(path)
     data = read_recipe_data(path)
     try:
-        _check_no_secrets(data, "")
-        data = _expand(data, "")
+        check_no_secrets(data, "")
+        data = expand_env(data, "")
     except RecipeError as exc:
         raise RecipeError(f"{path}: {exc}") from None
     try:
         recipe = Recipe.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise RecipeError(f"{path}: {format_validation_error(exc, model=Recipe)}") from None
+        raise RecipeProblems([f"{path}: {p}" for p in validation_problems(exc, model=Recipe)]) from None
+    problems: list[Problem] = [(RecipeError, line) for line in bool_coercions(data, recipe)]
     loaded_args: dict[str, dict[str, Any]] = {}
     if registry is not None:
-        from fleming.components import split_weight, validate_args
-        from fleming.models import check_model_spec
-
-        try:
-            check_model_spec(recipe.model, base_dir=path.parent)
-        except FlemingError as exc:
-            raise RecipeError(f"{path}: model: {exc}") from None
-        for kind, where, comp in recipe.components():
-            try:
-                reg = registry.get(kind, comp.plugin)
-                args, _ = split_weight(kind, dict(comp.args), where)
-                loaded_args[where] = validate_args(reg, args, where, path.parent)
-            except RecipeError as exc:
-                msg = str(exc)
-                msg = msg if msg.startswith(where) else f"{where}.plugin: {msg}"
-                raise type(exc)(f"{path}: {msg}") from None
+        problems += _component_problems(recipe, registry, path.parent, loaded_args)
+    if len(problems) == 1:
+        kind, line = problems[0]
+        raise kind(f"{path}: {line}")
+    if problems:
+        raise RecipeProblems([f"{path}: {line}" for _, line in problems])
     return LoadedRecipe(recipe=recipe, path=path.resolve(), args=loaded_args)

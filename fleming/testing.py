@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fleming.context import StageContext
 from fleming.plugin_manager import Registry, build_registry, get_plugin_manager
 from fleming.types import QAItem
 
@@ -16,13 +17,11 @@ def fresh_registry(*plugins: Any, entry_points: bool = False) -> tuple[Any, Regi
     return pm, build_registry(pm)
 
 
-def stage_ctx(folder: Path, stage: str) -> Any:
-    """A minimal stage context for calling a verifier or annotator directly: its folder (created), stage name,
-    counts and notes, and a run whose folder is the same."""
-    from types import SimpleNamespace
-
+def stage_ctx(folder: Path, stage: str = "test", **fields: Any) -> StageContext:
+    """A stage context for calling a component directly: its folder (created), no progress bars, and any other
+    ``StageContext`` field given (``seed``, ``base_model``, ``start_model``, ``rollouts`` ...)."""
     folder.mkdir(parents=True, exist_ok=True)
-    return SimpleNamespace(dir=folder, stage=stage, counts={}, notes={}, run=SimpleNamespace(run_dir=folder))
+    return StageContext(stage=stage, dir=folder, **{"show_progress": False, **fields})
 
 
 def make_item(i: int = 0, answer: str = "B", difficulty: str | None = None, entity: str | None = None,

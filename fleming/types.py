@@ -45,13 +45,24 @@ class QAItem:
             "meta": meta,
         }
 
+    def __post_init__(self) -> None:
+        problem = _type_problem(self.id, self.question, self.options, self.answer)
+        if problem is None and not isinstance(self.provenance, Mapping):
+            problem = f"provenance must be a mapping, not {_kind(self.provenance)}"
+        if problem is not None:
+            raise ValueError(f"invalid QAItem: {problem}")
+
     @classmethod
     def from_record(cls, record: Mapping[str, Any], source: str = "") -> QAItem:
-        """Build an item from a uniform-schema record (the inverse of `to_record`)."""
+        """Build an item from a uniform-schema record (the inverse of `to_record`); raise ValueError saying
+        what is wrong with a record that `record_problem` refuses."""
+        problem = record_problem(record)
+        if problem is not None:
+            raise ValueError(problem)
         meta = dict(record.get("meta") or {})
         extras = {k: meta.pop(k, None) for k in _ITEM_META_KEYS}
         return cls(
-            id=str(record["id"]),
+            id=record["id"],
             question=record["question"],
             options=dict(record["options"]),
             answer=record["answer"],
@@ -60,6 +71,45 @@ class QAItem:
             rationale=extras["rationale"],
             provenance=meta,
         )
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
+def _type_problem(id: Any, question: Any, options: Any, answer: Any) -> str | None:
+    if id == "":
+        return "id must not be empty"
+    if not isinstance(id, str):
+        return f"id must be a non-empty string, not {_kind(id)}"
+    if not isinstance(question, str):
+        return f"question must be a string, not {_kind(question)}"
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
+                                                   for k, v in options.items()):
+        return "options must be an object of letter -> text (strings)"
+    if not isinstance(answer, str):
+        return f"answer must be a string, not {_kind(answer)}"
+    return None
+
+
+def record_problem(record: Any) -> str | None:
+    """Say what keeps `record` from being a uniform-schema item (a missing field, a wrong type, an answer that
+    is not one of the option letters, a `meta` that is not an object), or return None when it is one."""
+    if not isinstance(record, Mapping):
+        return f"expected a JSON object, got {_kind(record)}"
+    missing = [k for k in ("id", "question", "options", "answer") if k not in record]
+    if missing:
+        return f"missing field(s): {', '.join(missing)}"
+    problem = _type_problem(record["id"], record["question"], record["options"], record["answer"])
+    if problem is not None:
+        return problem
+    if record["answer"] not in record["options"]:
+        return (f"answer {record['answer']!r} is not one of the options "
+                f"({', '.join(record['options']) or 'none'})")
+    meta = record.get("meta")
+    if meta is not None and not isinstance(meta, Mapping):
+        return f"meta must be an object, not {_kind(meta)}"
+    return None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """One-line messages for pydantic validation errors, naming the field path (``rl.stages[1].rollouts``)."""
 from __future__ import annotations
 
+import difflib
+import types
 import typing
 from collections.abc import Sequence
 from typing import Any
@@ -37,7 +39,7 @@ def _unwrap(tp: Any, part: Any) -> Any:
         return f.annotation if f is not None else None
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         for a in args:
             if a is type(None):
                 continue
@@ -54,31 +56,114 @@ def _unwrap(tp: Any, part: Any) -> Any:
     return None
 
 
-def format_validation_error(exc: pydantic.ValidationError, prefix: str = "", model: Any = None) -> str:
-    """Return ONE line for a pydantic error: the first problem with its field path, plus a count of others."""
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    if first["type"] == "missing":  # a misspelt field also makes the intended one "missing": name the typo
-        first = next((e for e in errors if e["type"] == "extra_forbidden" and e["loc"][:-1] == first["loc"][:-1]),
-                     first)
-    loc = [p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+def _is_union(tp: Any) -> bool:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return False
+    return sum(a is not type(None) for a in typing.get_args(tp)) > 1
+
+
+def _field_key(model: Any, loc: Sequence[Any]) -> tuple[Any, ...]:
+    """The part of `loc` that names a field: a union's member tag and what follows it are cut off, so the
+    union's failed alternatives count as one problem."""
+    if model is None:
+        return tuple(loc)
+    for i in range(len(loc)):
+        if isinstance(loc[i], str) and _is_union(_model_at(model, loc[:i])):
+            return tuple(loc[:i])
+    return tuple(loc)
+
+
+def _one(error: Any, loc: Sequence[Any], prefix: str, model: Any) -> str:
     path = field_path(loc, prefix)
-    kind = first["type"]
+    kind = error["type"]
     if kind == "extra_forbidden":
         parent = _model_at(model, loc[:-1]) if model is not None else None
         known = list(parent.model_fields) if isinstance(parent, type) and issubclass(parent, pydantic.BaseModel) else []
-        msg = f"{path}: unknown field" + (did_you_mean(str(loc[-1]), known) if known else "")
-    elif kind == "missing":
-        msg = f"{path}: required field is missing"
-    else:
-        value = first.get("input")
-        shown = repr(value)
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        text = first["msg"]
-        if text.startswith("Value error, "):
-            text = text[len("Value error, "):]
-        msg = f"{path}: {text}" + ("" if isinstance(value, (dict, list)) else f" (got {shown})")
-    if len(errors) > 1:
-        msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return msg
+        return f"{path}: unknown field" + (did_you_mean(str(loc[-1]), known) if known else "")
+    if kind == "missing":
+        return f"{path}: required field is missing"
+    value = error.get("input")
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    text = error["msg"]
+    if text.startswith("Value error, "):
+        text = text[len("Value error, "):]
+    return f"{path}: {text}" + ("" if isinstance(value, (dict, list)) else f" (got {shown})")
+
+
+def validation_problems(exc: pydantic.ValidationError, prefix: str = "", model: Any = None) -> list[str]:
+    """Return one line per problem of a pydantic error, each naming its field path."""
+    errors = exc.errors(include_url=False)
+    typos = [e["loc"] for e in errors if e["type"] == "extra_forbidden"]
+    lines: list[str] = []
+    seen: set[tuple[Any, ...]] = set()
+    for error in errors:
+        loc = [p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        if error["type"] == "missing" and any(  # a misspelt field also makes the intended one missing
+                t[:-1] == error["loc"][:-1] and difflib.get_close_matches(str(t[-1]), [str(loc[-1])], cutoff=0.6)
+                for t in typos):
+            continue
+        key = _field_key(model, loc)
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(_one(error, loc, prefix, model))
+    return lines or [f"{prefix or '(top level)'}: invalid"]
+
+
+def is_number_type(tp: Any) -> bool:
+    """Whether annotation `tp` only admits numbers (``int``, ``float | None``, ``PositiveInt``), not booleans."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        return bool(members) and all(is_number_type(a) for a in members)
+    return isinstance(tp, type) and issubclass(tp, (int, float)) and not issubclass(tp, bool)
+
+
+def _refuse_boolean_numbers(cls: type[pydantic.BaseModel], value: Any, info: pydantic.ValidationInfo) -> Any:
+    field = cls.model_fields.get(info.field_name or "")
+    if isinstance(value, bool) and field is not None and is_number_type(field.annotation):
+        raise ValueError("expected a number, not a boolean")
+    return value
+
+
+def boolean_guard() -> Any:
+    """A field validator for a model's namespace: a boolean given to a number field is an error (pydantic
+    would read ``true`` as 1)."""
+    return pydantic.field_validator("*", mode="before")(_refuse_boolean_numbers)
+
+
+def bool_coercions(data: Any, value: Any, prefix: str = "") -> list[str]:
+    """Return a problem per place where a boolean in `data` became a number in the validated `value`
+    (pydantic turns ``true`` into 1; a recipe's ``true`` is never an integer)."""
+    if isinstance(data, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            want = "an integer" if isinstance(value, int) else "a number"
+            return [f"{prefix or '(top level)'}: expected {want}, not a boolean (got {data})"]
+        return []
+    found: list[str] = []
+    if isinstance(data, dict):
+        if isinstance(value, pydantic.BaseModel):
+            fields = type(value).model_fields
+            pairs = [(k, getattr(value, name)) for name, f in fields.items()
+                     for k in [f.alias or name] if k in data]
+            pairs += [(k, v) for k, v in (value.model_extra or {}).items() if k in data]
+        elif isinstance(value, dict):
+            pairs = [(k, value[k]) for k in data if k in value]
+        else:
+            return []
+        for k, v in pairs:
+            found += bool_coercions(data[k], v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(data, list) and isinstance(value, (list, tuple)) and len(data) == len(value):
+        for i, (d, v) in enumerate(zip(data, value)):
+            found += bool_coercions(d, v, f"{prefix}[{i}]")
+    return found
+
+
+def format_validation_error(exc: pydantic.ValidationError, prefix: str = "", model: Any = None) -> str:
+    """Return every problem of a pydantic error on one line, separated by "; " (for single-line contexts)."""
+    return "; ".join(validation_problems(exc, prefix, model))

@@ -3,7 +3,8 @@
 A source is a run folder (``runs/<name>/``, logs under ``eval/``), any folder of Inspect logs, or one
 log file. Headers are read with Inspect's own log API (``header_only=True``); a log that cannot be
 read, or whose ``fleming`` metadata is malformed, still gets a row (status ``unreadable`` /
-``invalid``, with the reason) so it is listed, never dropped.
+``invalid``, with the reason) so it is listed, never dropped. A log's benchmark is the name in its ``fleming``
+tag, else the task's ``benchmark`` metadata, else its task name; aliases are shown as the benchmark they name.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from urllib.parse import unquote, urlparse
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from fleming.benchmarks import shown_names
 from fleming.errors import DataError
 from fleming.evaluation import finite_number, headline_metrics
 
@@ -38,6 +40,7 @@ class FlemingMeta(BaseModel):
     final: bool = True
     model: str | None = None
     model_path: str | None = None
+    benchmark: str | None = None
 
 
 @dataclass
@@ -123,7 +126,7 @@ def read_row(path: Path, run_hint: str | None = None) -> LogRow:
                       error=_one_line(f"not a readable Inspect log ({type(exc).__name__}: {exc})"))
     spec = log.eval
     row = LogRow(log=str(path), status=str(log.status), task=spec.task, created=str(spec.created or ""),
-                 benchmark=spec.task.removeprefix(TASK_PREFIX))
+                 benchmark=str((spec.metadata or {}).get("benchmark") or spec.task.removeprefix(TASK_PREFIX)))
     if log.error is not None:
         row.error = _one_line(log.error.message)
     raw_meta = (spec.metadata or {}).get("fleming")
@@ -155,6 +158,7 @@ def _apply_meta(row: LogRow, meta: FlemingMeta, model_name: str) -> None:
     row.run, row.stage, row.stage_index, row.step, row.final = (meta.run, meta.stage, meta.stage_index,
                                                                 meta.step, meta.final)
     row.model_path = meta.model_path
+    row.benchmark = meta.benchmark or row.benchmark
     row.model = meta.model or meta.model_path or model_name
     if meta.model_path:
         row.model_key = f"path:{meta.model_path}"
@@ -204,6 +208,8 @@ def collect(sources: Sequence[Path | str] | None = None) -> pd.DataFrame:
         where = ", ".join(str(s) for s in sources) if sources else "runs/*/eval"
         raise DataError(f"no Inspect evaluation logs (.eval or .json) found in {where}")
     frame = pd.DataFrame([asdict(r) for r in rows], columns=list(COLUMNS))
+    names = shown_names(b for b in frame["benchmark"] if b)  # one name per benchmark, aliases resolved
+    frame["benchmark"] = frame["benchmark"].map(lambda b: names.get(b, b))
     frame["final"] = frame["final"].astype("boolean")
     for col in ("stage_index", "step", "samples", "total_samples"):
         frame[col] = frame[col].astype("Int64")

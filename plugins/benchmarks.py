@@ -1,11 +1,13 @@
-"""Benchmarks: the nine medical benchmarks, a run's held-out items, and the `med9` suite.
+"""Benchmarks: every entry of ``fleming.tasks.BENCHMARKS`` (the nine medical benchmarks and a run's held-out
+items), their aliases, and the suites (``med9``).
 
 Each name builds the Inspect task of ``fleming.tasks`` with the same name; the recipe's ``args`` are the
 task's arguments (``data_file``, ``shuffle_seed``, ``max_tokens``; ``options`` for medbullets,
 ``official_test`` for pubmedqa, ``run_dir`` / ``all_items`` for kg_heldout), plus ``limit`` (the first N
-items). ``kg-heldout`` is an alias of ``kg_heldout``; without ``run_dir`` it evaluates the current run's
+items). ``kg-heldout`` is accepted for ``kg_heldout``; without ``run_dir`` it evaluates the current run's
 held-out items. ``med9`` is the suite (``members``: the nine benchmarks in the paper's order; args ``limit``
-per member and ``missing: skip`` to evaluate only the members whose file is in the benchmark folder). Inspect is imported only when a task is built.
+per member and ``missing: skip`` to evaluate only the members whose file is in the benchmark folder).
+Inspect is imported only when a task is built.
 """
 from __future__ import annotations
 
@@ -13,44 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PositiveInt
-
-from fleming import DataPath, ExistingPath, hookimpl
+from fleming import hookimpl
 from fleming.errors import RecipeError
-
-
-class TaskArgs(BaseModel):
-    """The recipe args every benchmark takes: the task's own ``-T`` arguments (less ``data_dir``), and
-    ``limit``, the first N items only (a fixed subset; the eval section's ``limit`` caps every benchmark)."""
-
-    model_config = ConfigDict(extra="forbid")
-    limit: PositiveInt | None = None
-    data_file: ExistingPath | None = None
-    shuffle_seed: int | None = None
-    max_tokens: PositiveInt = 1024
-
-
-class PubmedqaArgs(TaskArgs):
-    """PubMedQA: ``official_test`` keeps the 500-item official test split."""
-
-    official_test: bool = False
-
-
-class MedbulletsArgs(TaskArgs):
-    """Medbullets: 5 options (default) or 4."""
-
-    options: Literal[4, 5] = 5
-
-
-class HeldoutArgs(TaskArgs):
-    """The held-out items: a run folder (default: the current run) and whether curated items count too."""
-
-    run_dir: DataPath | None = None
-    all_items: bool = False
-
-
-ARGS: dict[str, type[TaskArgs]] = {"pubmedqa": PubmedqaArgs, "medbullets": MedbulletsArgs,
-                                   "kg_heldout": HeldoutArgs}
+from fleming.tasks import ALIASES, BENCHMARKS, SUITES, SuiteArgs, load_task, missing_data
 
 
 class InspectBenchmark:
@@ -65,13 +32,22 @@ class InspectBenchmark:
         """Return the Inspect task over the benchmark's items (the first `limit` of them when set)."""
         return self._build(data_dir, limit, self.args)
 
+    def missing_data(self, data_dir: Path | None) -> list[str]:
+        """Say what a run would fetch or miss: no benchmark folder (the hub copy is read), or no file in it."""
+        if self.args.get("data_file"):
+            return []
+        if data_dir is None:
+            return [f"no benchmark folder (eval.data_dir or FLEMING_DATA_DIR): {self.name} is read from the HF hub "
+                    "(network)"]
+        problem = missing_data(self.name, data_dir, self.args.get("options"))
+        return [] if problem is None else [problem]
+
     def _build(self, data_dir: Path | None, limit: int | None, args: dict[str, Any]) -> Any:
-        from fleming.evaluation import first_items
-        from fleming.tasks import load_task
+        from inspect_ai import task_with
 
         task = load_task(self.name, data_dir=data_dir, **args)
         limit = min((n for n in (limit, self.limit) if n is not None), default=None)
-        return task if limit is None else first_items(task, limit)
+        return task if limit is None else task_with(task, dataset=task.dataset[:limit])
 
 
 class HeldoutBenchmark(InspectBenchmark):
@@ -84,14 +60,9 @@ class HeldoutBenchmark(InspectBenchmark):
             args["run_dir"] = str(run_dir)
         return self._build(data_dir, limit, args)
 
-
-class SuiteArgs(BaseModel):
-    """A suite's recipe args: the first ``limit`` items of each member, and what to do with a member that has
-    no file in the benchmark folder (``error``, the default, or ``skip`` it, saying so)."""
-
-    model_config = ConfigDict(extra="forbid")
-    limit: PositiveInt | None = None
-    missing: Literal["error", "skip"] = "error"
+    def missing_data(self, data_dir: Path | None) -> list[str]:
+        """Nothing: the items are the run's own (written by its mix stage) or the given file."""
+        return []
 
 
 class Suite:
@@ -109,16 +80,27 @@ class Suite:
         raise RecipeError(f"'{self.name}' is a suite of {len(self.members)} benchmarks "
                           f"({', '.join(self.members)}); build each member's task")
 
+    def missing_data(self, data_dir: Path | None) -> list[str]:
+        """Say what its members would fetch or miss (nothing when told to skip members without a file)."""
+        if self.missing == "skip":
+            return []
+        if data_dir is None:
+            return [f"no benchmark folder (eval.data_dir or FLEMING_DATA_DIR): {', '.join(self.members)} are read "
+                    "from the HF hub (network)"]
+        problems = (missing_data(member, data_dir) for member in self.members)
+        return [problem for problem in problems if problem is not None]
+
 
 def _factory(name: str) -> Callable[..., InspectBenchmark]:
-    cls = HeldoutBenchmark if name == "kg_heldout" else InspectBenchmark
+    entry = BENCHMARKS[name]
+    cls = HeldoutBenchmark if entry.reads_run else InspectBenchmark
 
     def make(**args: Any) -> InspectBenchmark:
         return cls(name, **args)
 
-    make.Args = ARGS.get(name, TaskArgs)  # type: ignore[attr-defined]
+    make.Args = entry.args  # type: ignore[attr-defined]
     make.__name__ = f"{name}_benchmark"
-    make.__doc__ = f"The `{name}` benchmark (fleming.tasks.{name})."
+    make.__doc__ = f"The `{name}` benchmark ({entry.task})."
     return make
 
 
@@ -128,14 +110,13 @@ def _suite(name: str, members: list[str]) -> Callable[..., Suite]:
 
     make.Args = SuiteArgs  # type: ignore[attr-defined]
     make.__name__ = f"{name}_suite"
+    make.__doc__ = f"The `{name}` suite: {', '.join(members)}."
     return make
 
 
 @hookimpl
-def register_benchmarks(register: Any) -> None:
-    """Register the ten benchmarks, the alias kg-heldout and the suite med9."""
-    from fleming.tasks import ALIASES, BENCHMARKS, SUITES
-
+def register_benchmarks(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register every benchmark of ``fleming.tasks.BENCHMARKS``, its aliases, and the suites."""
     for name in BENCHMARKS:
         register(name, _factory(name))
     for alias, name in ALIASES.items():

@@ -6,7 +6,7 @@
   ``<answer>X</answer>`` tag whose content the strict parser reads as one of the item's letters, and that tag
   ends the completion; else 0.0. Trailing whitespace and end-of-sequence tokens after the tag are allowed
   (``eos_tokens``, default the common ones: ``<|im_end|>``, ``<|endoftext|>``, ``</s>``, ``<|eot_id|>``,
-  ``<eos>``). The answer's correctness plays no part.
+  ``<eos>``). The answer's correctness plays no part (``fleming.answers.well_formed``, which teachers use too).
 
 Length never enters either reward. The recipe's ``weight`` is applied by fleming, not by the reward.
 Completions may be strings or TRL conversational lists (``[{"role": "assistant", "content": ...}]``: the
@@ -19,10 +19,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fleming import QAItem, hookimpl
-from fleming.answers import CLOSE, OPEN, answer_tags, extract_answer
+from fleming.answers import EOS_TOKENS, extract_answer, well_formed
 from fleming.errors import StageError
-
-EOS_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<eos>")
 
 
 def completion_text(completion: Any) -> str:
@@ -86,30 +84,8 @@ class FormatReward:
     def __call__(self, completions: Sequence[Any], items: Sequence[QAItem], **kwargs: Any) -> list[float | None]:
         """Return one reward per completion."""
         _check_lengths("format", completions, items)
-        return [1.0 if self.well_formed(completion_text(c), item_letters_answer(i)[0]) else 0.0
+        return [1.0 if well_formed(completion_text(c), item_letters_answer(i)[0], self.eos_tokens) else 0.0
                 for c, i in zip(completions, items)]
-
-    def well_formed(self, text: str, letters: Sequence[str]) -> bool:
-        """Return whether `text` has the required reasoning-then-answer format for these option letters."""
-        text = self.strip_end(text)
-        tags = answer_tags(text)
-        if tags is None or len(tags) != 1 or not text.lower().endswith(CLOSE):
-            return False
-        if extract_answer(text, letters) is None:
-            return False
-        reasoning = text[: text.lower().find(OPEN)]
-        return bool(reasoning.strip())
-
-    def strip_end(self, text: str) -> str:
-        """Return `text` without trailing whitespace and end-of-sequence tokens."""
-        while True:
-            text = text.rstrip()
-            for token in self.eos_tokens:
-                if text.endswith(token):
-                    text = text[: -len(token)]
-                    break
-            else:
-                return text
 
 
 @hookimpl

@@ -1,29 +1,63 @@
-"""Inspect tasks for the medical benchmarks, one module per benchmark, registered as ``fleming/<name>``.
+"""Inspect tasks for the medical benchmarks, and the public builders for anyone else's.
 
 ``inspect eval fleming/medqa --model ... -T data_dir=DIR`` runs one benchmark (Inspect finds the tasks through
 the ``inspect_ai`` entry point); in Python, ``load_task("medqa", data_dir=...)`` builds it. Every task takes
 ``data_dir`` (a folder of uniform JSONL; default ``$FLEMING_DATA_DIR``, else the benchmark's hub copy),
 ``data_file`` (one file instead), ``shuffle_seed`` (shuffle sample order and re-letter options; none by
-default) and ``max_tokens`` (default 1024). Importing this package is cheap: Inspect loads only in `load_task`.
+default) and ``max_tokens`` (default 1024). `BENCHMARKS` is the one table of built-in benchmarks: the
+``inspect_ai`` entry point, `load_task` and the ``benchmarks`` components are all made from it.
+
+For other benchmarks: ``mcq_task(items, name=...)`` builds fleming's multiple-choice task (prompt, answer
+parser, strict / lenient / no-answer scores) over any items, and ``offline_token_counts()`` lets
+``inspect eval --model mockllm/model`` run without a network. Importing this package is cheap: Inspect loads
+only when a task is built.
 """
 from __future__ import annotations
 
 import importlib
 import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from fleming.errors import RecipeError
 from fleming.suggest import did_you_mean
+from fleming.tasks._args import HeldoutArgs, MedbulletsArgs, PubmedqaArgs, SuiteArgs, TaskArgs
 
-__all__ = ["BENCHMARKS", "SUITES", "ALIASES", "expand_benchmarks", "load_task", "task_function"]
+__all__ = ["ALIASES", "BENCHMARKS", "SUITES", "BuiltinBenchmark", "SuiteArgs", "expand_benchmarks", "load_task",
+           "mcq_task", "missing_data", "offline_token_counts", "task_function"]
 
-BENCHMARKS: dict[str, str] = {
-    name: f"fleming.tasks.{name}:{name}"
-    for name in ("medxpertqa", "medqa", "medmcqa", "mmlu_pro_biology", "mmlu_pro_health", "careqa", "jmed",
-                 "pubmedqa", "medbullets", "kg_heldout")
+
+@dataclass(frozen=True)
+class BuiltinBenchmark:
+    """One built-in benchmark: its ``@task`` (``module:function``), its recipe args, and whether it reads a run's
+    held-out items (then it needs no benchmark folder, and the eval stage passes it the run)."""
+
+    task: str
+    args: type[BaseModel] = TaskArgs
+    reads_run: bool = False
+
+
+def _builtin(name: str, args: type[BaseModel] = TaskArgs, reads_run: bool = False) -> BuiltinBenchmark:
+    return BuiltinBenchmark(f"fleming.tasks.{name}:{name}", args, reads_run)
+
+
+BENCHMARKS: dict[str, BuiltinBenchmark] = {
+    "medxpertqa": _builtin("medxpertqa"),
+    "medqa": _builtin("medqa"),
+    "medmcqa": _builtin("medmcqa"),
+    "mmlu_pro_biology": _builtin("mmlu_pro_biology"),
+    "mmlu_pro_health": _builtin("mmlu_pro_health"),
+    "careqa": _builtin("careqa"),
+    "jmed": _builtin("jmed"),
+    "pubmedqa": _builtin("pubmedqa", PubmedqaArgs),
+    "medbullets": _builtin("medbullets", MedbulletsArgs),
+    "kg_heldout": _builtin("kg_heldout", HeldoutArgs, reads_run=True),
 }
-"""Benchmark name -> ``module:function`` of its Inspect task."""
+"""Benchmark name -> its task and recipe args: the one table of fleming's own benchmarks."""
 
 SUITES: dict[str, list[str]] = {
     "med9": ["medxpertqa", "medqa", "medmcqa", "mmlu_pro_biology", "mmlu_pro_health", "careqa", "jmed",
@@ -32,6 +66,7 @@ SUITES: dict[str, list[str]] = {
 """Suite name -> its benchmarks, in the paper's order."""
 
 ALIASES: dict[str, str] = {"kg-heldout": "kg_heldout"}
+"""Other spellings accepted as input; tables and logs always show the name they stand for."""
 
 
 def _canonical(name: str) -> str:
@@ -43,7 +78,8 @@ def _canonical(name: str) -> str:
 
 
 def expand_benchmarks(spec: str | Sequence[str]) -> list[str]:
-    """Return the benchmark names in `spec` (comma-separated and/or a list), suites expanded, duplicates dropped."""
+    """Return fleming's own benchmark names in `spec` (comma-separated and/or a list), suites expanded,
+    duplicates dropped."""
     parts = [spec] if isinstance(spec, str) else list(spec)
     names: list[str] = []
     for part in parts:
@@ -64,7 +100,7 @@ def task_function(name: str) -> Any:
     key = _canonical(name)
     if key in SUITES:
         raise RecipeError(f"'{name}' is a suite, not one benchmark: expand it with expand_benchmarks()")
-    module, _, attr = BENCHMARKS[key].partition(":")
+    module, _, attr = BENCHMARKS[key].task.partition(":")
     return getattr(importlib.import_module(module), attr)
 
 
@@ -77,3 +113,26 @@ def load_task(name: str, data_dir: Any = None, **task_args: Any) -> Any:
             known = [p for p in params if p != "data_dir"]
             raise RecipeError(f"{name}: unknown task argument '{key}'" + did_you_mean(key, known))
     return fn(data_dir=None if data_dir is None else str(data_dir), **task_args)
+
+
+def missing_data(name: str, data_dir: Path | None, options: Any = None) -> str | None:
+    """Why built-in benchmark `name` has no local file in `data_dir` (one line), or None when it has one."""
+    from fleming.tasks._records import missing_data as find_missing
+
+    return find_missing(_canonical(name), data_dir, options)
+
+
+def offline_token_counts() -> bool:
+    """Let Inspect count tokens without a network (for ``mockllm/model`` offline); call it where a task is
+    built. Nothing changes while tiktoken works; return False if this Inspect has no counter to wrap."""
+    from fleming.tasks._offline import install_token_count_fallback
+
+    return install_token_count_fallback()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "mcq_task":  # imports Inspect: only on use
+        from fleming.tasks._mcq import mcq_task
+
+        return mcq_task
+    raise AttributeError(f"module 'fleming.tasks' has no attribute {name!r}")

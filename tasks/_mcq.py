@@ -1,4 +1,4 @@
-"""The one multiple-choice Inspect task every benchmark module builds: samples, solver, scorer, metrics.
+"""The one multiple-choice Inspect task: samples, solver, scorer, metrics (public as ``fleming.tasks.mcq_task``).
 
 * Sample: ``input`` is ``prompts/eval_mcq.jinja`` (question, lettered options, the instruction to reason step by
   step and end with ``<answer>X</answer>``); ``target`` is the answer letter; ``id`` the record id; ``metadata``
@@ -26,7 +26,8 @@ from fleming.answers import extract_answer
 from fleming.errors import DataError
 from fleming.prompts import render
 from fleming.tasks._offline import install_token_count_fallback
-from fleming.tasks._records import LETTERS, BenchmarkSpec, load_records
+from fleming.tasks._records import LETTERS, BenchmarkSpec, checked, load_records, normalise
+from fleming.types import QAItem
 
 SCORES = ("strict", "lenient", "no_answer")
 
@@ -109,32 +110,42 @@ def record_to_sample(record: Mapping[str, Any], source: str, subject_field: str 
     )
 
 
-def records_task(records: Sequence[Mapping[str, Any]], *, source: str, origin: str,
-                 subject_field: str | None = None, shuffle_seed: int | None = None,
-                 max_tokens: int = 1024, metadata: Mapping[str, Any] | None = None) -> Task:
-    """Return the multiple-choice task over uniform `records` (the shared body of every benchmark task)."""
+def mcq_task(items: Sequence[QAItem | Mapping[str, Any]], *, name: str, origin: str | None = None,
+             subject_field: str | None = None, shuffle_seed: int | None = None, max_tokens: int = 1024,
+             metadata: Mapping[str, Any] | None = None) -> Task:
+    """Return fleming's multiple-choice task over `items` (``QAItem``s or uniform records), named `name`.
+
+    Every item is checked first (a bad one is a one-line `DataError` naming it); `subject_field` names the
+    ``meta`` key (a ``QAItem``'s provenance) whose value groups strict accuracy per subject; `origin` says
+    where the items came from (the dataset's location in the log); `shuffle_seed` shuffles the sample order
+    and re-letters the options; `max_tokens` is the task's own budget (an eval-level one overrides it).
+    """
+    rows = ((f"{name}: item {i}", item.to_record() if isinstance(item, QAItem) else item)
+            for i, item in enumerate(items))
+    records = checked(((where, normalise(raw, where, f"{name}-{i:05d}")) for i, (where, raw) in enumerate(rows)),
+                      origin or name)
     if not records:
-        raise DataError(f"{source}: no items to evaluate in {origin}")
-    if max_tokens < 1:
-        raise DataError(f"{source}: max_tokens must be at least 1 (got {max_tokens})")
+        raise DataError(f"{name}: no items to evaluate" + (f" in {origin}" if origin else ""))
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise DataError(f"{name}: max_tokens must be a whole number of at least 1 (got {max_tokens!r})")
     install_token_count_fallback()
-    samples = [record_to_sample(r, source, subject_field, shuffle_seed) for r in records]
+    samples = [record_to_sample(r, name, subject_field, shuffle_seed) for r in records]
     if shuffle_seed is not None:
         random.Random(shuffle_seed).shuffle(samples)
     return Task(
-        dataset=MemoryDataset(samples, name=source, location=origin),
+        dataset=MemoryDataset(samples, name=name, location=origin or name),
         solver=[system_prompt(render("eval_system")), generate()],
         scorer=answer_scorer(),
         metrics=base_metrics(subject_field is not None),
         config=GenerateConfig(max_tokens=max_tokens),
-        metadata={"benchmark": source, "data": origin, "subject_field": subject_field,
+        metadata={"benchmark": name, "data": origin or name, "subject_field": subject_field,
                   "shuffle_seed": shuffle_seed, **(metadata or {})},
     )
 
 
-def mcq_task(spec: BenchmarkSpec, *, data_dir: str | None = None, data_file: str | None = None,
-             shuffle_seed: int | None = None, max_tokens: int = 1024) -> Task:
-    """Return the task for a benchmark spec, reading its data from a file, a data folder or the hub."""
+def spec_task(spec: BenchmarkSpec, *, data_dir: str | None = None, data_file: str | None = None,
+              shuffle_seed: int | None = None, max_tokens: int = 1024) -> Task:
+    """Return the task of a built-in benchmark, reading its data from a file, a data folder or the hub."""
     records, origin = load_records(spec, data_dir, data_file)
-    return records_task(records, source=spec.name, origin=origin, subject_field=spec.subject,
-                        shuffle_seed=shuffle_seed, max_tokens=max_tokens)
+    return mcq_task(records, name=spec.name, origin=origin, subject_field=spec.subject,
+                    shuffle_seed=shuffle_seed, max_tokens=max_tokens)

@@ -1,13 +1,7 @@
-"""Imported by Inspect through the `inspect_ai` entry point: registers every fleming task as fleming/<name>."""
-from fleming.tasks import (  # noqa: F401  (imported to register their @task functions)
-    careqa,
-    jmed,
-    kg_heldout,
-    medbullets,
-    medmcqa,
-    medqa,
-    medxpertqa,
-    mmlu_pro_biology,
-    mmlu_pro_health,
-    pubmedqa,
-)
+"""Imported by Inspect through the `inspect_ai` entry point: registers every task of `BENCHMARKS` as fleming/<name>."""
+import importlib
+
+from fleming.tasks import BENCHMARKS
+
+for _entry in BENCHMARKS.values():
+    importlib.import_module(_entry.task.partition(":")[0])

@@ -7,7 +7,7 @@ from typing import Any
 
 from inspect_ai import Task, task
 
-from fleming.tasks._mcq import mcq_task, registry_name
+from fleming.tasks._mcq import registry_name, spec_task
 from fleming.tasks._records import BenchmarkSpec, HubSource
 
 
@@ -28,4 +28,4 @@ SPEC = BenchmarkSpec(name="careqa", file="careqa_en.jsonl", subject="category",
 def careqa(data_dir: str | None = None, data_file: str | None = None, shuffle_seed: int | None = None,
            max_tokens: int = 1024) -> Task:
     """CareQA English (5,621 questions, 4 options), accuracy per category."""
-    return mcq_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens)
+    return spec_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens)

@@ -13,7 +13,7 @@ from typing import Any
 
 from inspect_ai import Task, task
 
-from fleming.tasks._mcq import mcq_task, registry_name
+from fleming.tasks._mcq import registry_name, spec_task
 from fleming.tasks._records import BenchmarkSpec, HubSource
 
 
@@ -33,4 +33,4 @@ SPEC = BenchmarkSpec(name="jmed", file="jmed*.jsonl",
 def jmed(data_dir: str | None = None, data_file: str | None = None, shuffle_seed: int | None = None,
          max_tokens: int = 1024) -> Task:
     """JMED (1,000 clinical cases, 21 options A-U)."""
-    return mcq_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens)
+    return spec_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens)

@@ -11,7 +11,7 @@ from pathlib import Path
 from inspect_ai import Task, task
 
 from fleming.errors import DataError
-from fleming.tasks._mcq import records_task, registry_name
+from fleming.tasks._mcq import mcq_task, registry_name
 from fleming.tasks._records import BenchmarkSpec, checked, read_jsonl
 
 HELDOUT = Path("mix") / "heldout.jsonl"
@@ -39,5 +39,5 @@ def kg_heldout(run_dir: str | None = None, data_file: str | None = None, all_ite
                             f"(meta.origin); pass -T all_items=true to evaluate them all")
         records = kept
     subject = SPEC.subject if any(SPEC.subject in r["meta"] for r in records) else None
-    return records_task(records, source=SPEC.name, origin=str(path), subject_field=subject,
+    return mcq_task(records, name=SPEC.name, origin=str(path), subject_field=subject,
                         shuffle_seed=shuffle_seed, max_tokens=max_tokens, metadata={"all_items": all_items})

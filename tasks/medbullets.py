@@ -11,7 +11,7 @@ from typing import Any
 from inspect_ai import Task, task
 
 from fleming.errors import RecipeError
-from fleming.tasks._mcq import mcq_task, registry_name
+from fleming.tasks._mcq import registry_name, spec_task
 from fleming.tasks._records import BenchmarkSpec, HubSource
 
 
@@ -37,5 +37,5 @@ def medbullets(data_dir: str | None = None, data_file: str | None = None, shuffl
     """Medbullets (308 questions), 5 options by default or 4 with ``options=4``."""
     if options not in SPECS:
         raise RecipeError(f"medbullets: options must be 4 or 5 (got {options!r})")
-    return mcq_task(SPECS[options], data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed,
+    return spec_task(SPECS[options], data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed,
                     max_tokens=max_tokens)

@@ -6,7 +6,7 @@ from typing import Any
 
 from inspect_ai import Task, task
 
-from fleming.tasks._mcq import mcq_task, registry_name
+from fleming.tasks._mcq import registry_name, spec_task
 from fleming.tasks._records import BenchmarkSpec, HubSource
 
 
@@ -25,4 +25,4 @@ SPEC = BenchmarkSpec(name="medqa", file="medqa_usmle_4opt_test.jsonl", subject="
 def medqa(data_dir: str | None = None, data_file: str | None = None, shuffle_seed: int | None = None,
           max_tokens: int = 1024) -> Task:
     """MedQA USMLE 4-option test set (1,273 questions), scored on the ``<answer>`` tag."""
-    return mcq_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens)
+    return spec_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens)

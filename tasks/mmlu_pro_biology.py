@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from inspect_ai import Task, task
 
-from fleming.tasks._mcq import mcq_task, registry_name
+from fleming.tasks._mcq import registry_name, spec_task
 from fleming.tasks._mmlu_pro import spec
 
 SPEC = spec("biology")
@@ -13,4 +13,4 @@ SPEC = spec("biology")
 def mmlu_pro_biology(data_dir: str | None = None, data_file: str | None = None, shuffle_seed: int | None = None,
                      max_tokens: int = 1024) -> Task:
     """MMLU-Pro biology (717 questions), accuracy per source subject."""
-    return mcq_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens)
+    return spec_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens)

@@ -13,7 +13,7 @@ from typing import Any
 from inspect_ai import Task, task
 
 from fleming.errors import DataError
-from fleming.tasks._mcq import records_task, registry_name
+from fleming.tasks._mcq import mcq_task, registry_name
 from fleming.tasks._records import BenchmarkSpec, HubSource, load_records
 
 DECISIONS = {"yes": "A", "no": "B", "maybe": "C"}
@@ -43,5 +43,5 @@ def pubmedqa(data_dir: str | None = None, data_file: str | None = None, shuffle_
         if not any(OFFICIAL_TEST in r["meta"] for r in records):
             raise DataError(f"pubmedqa: official_test needs meta.{OFFICIAL_TEST} in the records of {origin}")
         records = [r for r in records if r["meta"].get(OFFICIAL_TEST)]
-    return records_task(records, source=SPEC.name, origin=origin, shuffle_seed=shuffle_seed, max_tokens=max_tokens,
+    return mcq_task(records, name=SPEC.name, origin=origin, shuffle_seed=shuffle_seed, max_tokens=max_tokens,
                         metadata={"official_test": official_test})

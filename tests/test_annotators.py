@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,6 @@ from fleming.plugins.verifiers.difficulty import DifficultyAnnotator, difficulty
 from fleming.plugins.verifiers.pass_rate import PassRateAnnotator, base_model, bucket
 from fleming.recipe import load_recipe
 from fleming.testing import fresh_registry, make_item, stage_ctx
-from fleming.types import QAItem
 
 
 pytestmark = pytest.mark.usefixtures("own_cache")
@@ -98,12 +95,10 @@ def test_pass_rate_reads_untagged_answers_only_when_told_to_be_lenient(tmp_path:
 
 
 def test_pass_rate_defaults_to_the_runs_base_model(tmp_path: Path) -> None:
-    with pytest.raises(StageError, match="model/model.json is missing"):
+    with pytest.raises(StageError, match="annotate: pass-rate: no model given and the run's base model is unknown"):
         base_model(_ctx(tmp_path))
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "model.json").write_text(json.dumps(
-        {"spec": "smollm2-135m-instruct", "path": "/models/smol", "local": True, "label": "smollm2-135m-instruct"}))
-    assert base_model(_ctx(tmp_path)) == ("hf/smollm2-135m-instruct", {"model_path": "/models/smol"})
+    ctx = stage_ctx(tmp_path, "annotate", base_model="/models/smollm2-135m-instruct")
+    assert base_model(ctx) == ("hf/smollm2-135m-instruct", {"model_path": "/models/smollm2-135m-instruct"})
 
 
 def test_swapping_annotators_is_one_line(tmp_path: Path) -> None:

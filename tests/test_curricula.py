@@ -5,32 +5,24 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from fleming.components import build
-from fleming.errors import RecipeError
+from fleming.context import StageContext
+from fleming.errors import RecipeError, StageError
 from fleming.models import resolve_model
 from fleming.plugin_manager import DEFAULT_PLUGINS
 from fleming.plugins.curricula.difficulty_mix import DifficultyMix, zero_variance_share
 from fleming.plugins.curricula.hard_mining import HardMining
 from fleming.recipe import Component
-from fleming.testing import fresh_registry, make_item
+from fleming.testing import fresh_registry, make_item, stage_ctx
 from fleming.types import Checkpoint, QAItem
 
 
-def _ctx(tmp_path: Path, seed: int = 0, rollouts: int = 8, start: str | None = None) -> SimpleNamespace:
-    run = SimpleNamespace(run_dir=tmp_path / "run", loaded=SimpleNamespace(recipe=SimpleNamespace(
-        rl=SimpleNamespace(stages=[SimpleNamespace(rollouts=rollouts)]))))
-    if start is not None:
-        (run.run_dir / "cold_start").mkdir(parents=True, exist_ok=True)
-        (run.run_dir / "cold_start" / "model.json").write_text(json.dumps({"path": start}))
-    stage_dir = tmp_path / "run" / "rl-stage"
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    return SimpleNamespace(seed=seed, notes={}, dir=stage_dir, run=run, inputs=("cold_start", "mix"),
-                           config={"index": 0}, stage="rl-stage", progress=lambda it, **kw: it, log=lambda m: None)
+def _ctx(tmp_path: Path, seed: int = 0, rollouts: int = 8, start: str | None = None) -> StageContext:
+    return stage_ctx(tmp_path / "run" / "rl-stage", "rl-stage", seed=seed, rollouts=rollouts, start_model=start)
 
 
 def _pool() -> list[QAItem]:
@@ -74,8 +66,8 @@ def test_sparse_rewards_for_patience_steps_end_the_stage_and_say_why(tmp_path: P
     reason = cur.observe(4, flat)
     assert reason is not None and reason.startswith("rewards sparse: 75% of groups") and "2 consecutive" in reason
     assert cur.select(_pool(), 1, None, ctx) is None
+    assert cur.end_reason == reason
     notes = ctx.notes["difficulty-mix"]
-    assert notes["end"]["reason"] == reason
     assert notes["rounds"][0]["zero_variance_share"] == [0.5, 0.75, 0.5, 0.75, 0.75]
     fresh = DifficultyMix(sparse_threshold=0.75, patience=2, max_rounds=3)  # a resumed run keeps the stop
     assert fresh.select(_pool(), 1, None, _ctx(tmp_path)) is None
@@ -94,6 +86,7 @@ def test_step_limit_and_passes(tmp_path: Path) -> None:
     single = DifficultyMix()
     single.select(_pool(), 0, None, _ctx(tmp_path / "b"))
     assert single.select(_pool(), 1, None, _ctx(tmp_path / "b")) is None  # max_rounds 1 by default
+    assert single.end_reason == "max_rounds (1) passes done"
 
 
 def test_zero_variance_share() -> None:
@@ -129,7 +122,7 @@ def test_hard_items_all_kept_with_solved_ones_one_to_two_and_rollouts_grow(tmp_p
     assert sel1.rollouts == 16 and cur.calls[-1] == "/ckpt/round-0"  # the newest checkpoint answers
     assert cur.select(pool, 2, ckpt, ctx) is None
     notes = ctx.notes["hard-mining"]
-    assert [r["rollouts"] for r in notes["rounds"]] == [8, 16] and notes["end"]["reason"] == "2 mining rounds done"
+    assert [r["rollouts"] for r in notes["rounds"]] == [8, 16] and cur.end_reason == "2 mining rounds done"
     assert notes["rounds"][0]["pass_rate_histogram"] == {"0.00": 10, "0.25": 4, "0.75": 16, "1.00": 10}
 
 
@@ -141,7 +134,9 @@ def test_few_solved_items_and_a_policy_that_fails_nothing(tmp_path: Path) -> Non
     perfect = ScriptedPolicy({it.id: 1.0 for it in pool})
     ctx = _ctx(tmp_path / "other", start="m")
     assert perfect.select(pool, 0, None, ctx) is None
-    assert "fails nothing" in ctx.notes["hard-mining"]["end"]["reason"]
+    assert "fails nothing" in perfect.end_reason
+    with pytest.raises(StageError, match="rl-stage: hard-mining needs the model the stage starts from"):
+        ScriptedPolicy({}).select(pool, 0, None, _ctx(tmp_path / "none"))
 
 
 def test_pool_limit_and_max_rollouts(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""`fleming run --dry-run`: the plan (skip / resume / run per stage), components, OpenRLHF commands, warnings,
-and nothing written; the paper recipes pass it offline."""
+"""`fleming run --dry-run`: the plan (skip / resume / run per stage), components, the commands trainers plan
+(OpenRLHF's and a third-party trainer's), warnings, and nothing written; the paper recipes pass it offline."""
 from __future__ import annotations
 
 import importlib.util
@@ -13,9 +13,11 @@ import yaml
 from click.testing import CliRunner
 from rich.console import Console
 
+from fleming import hookimpl
 from fleming.cli import cli
 from fleming.dry_run import dry_run, print_dry_run
 from fleming.pipeline import RunContext
+from fleming.protocols import PlannedCommand, Requirement, TrainJob
 from fleming.providers import needs
 from fleming.recipe import load_recipe
 from fleming.testing import fresh_registry, make_item, uniform_records, write_jsonl
@@ -201,3 +203,76 @@ def test_an_unknown_stage_name_is_one_error_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         "error: --from: unknown stage 'mx' — did you mean 'mix'? (this recipe's stages: model, collect, mix)"]
+
+
+# ---------------------------------------------------------------- a third-party trainer gets the same dry run
+
+class PlanningTrainer:
+    """A trainer that launches a command; it answers dry run and preflight through the optional methods."""
+
+    def __init__(self, host: str = "") -> None:
+        self.host = host
+
+    def train(self, job: Any, ctx: Any) -> Any:
+        raise AssertionError("a dry run never trains")
+
+    def requirements(self) -> list[Requirement]:
+        return [Requirement("no_such_launcher_xyz", "it launches each job", "pip install launcher-xyz"),
+                Requirement("yaml", "it reads its config", "pip install pyyaml")]
+
+    def preflight(self) -> list[str]:
+        return [] if self.host else ["no launch host set (args.host)"]
+
+    def planned_commands(self, job: TrainJob) -> list[PlannedCommand]:
+        argv = ["launch", "--kind", job.kind, "--model", job.model_path, "--out", str(job.output_dir),
+                "--rollouts", str(job.rollouts)]
+        return [PlannedCommand("launcher", argv, "the launcher's own parser", False,
+                               "--rollouts must be even" if job.rollouts % 2 else None)]
+
+
+class PlanningPlugin:
+    @hookimpl
+    def register_trainers(self, register: Any) -> None:
+        register("planner", PlanningTrainer)
+
+
+def test_a_third_party_trainer_gets_its_commands_and_requirements_shown(tmp_path: Path) -> None:
+    recipe = _data_recipe(tmp_path)
+    data = yaml.safe_load(recipe.read_text(encoding="utf-8"))
+    data["rl"] = {"trainer": {"plugin": "planner"}, "rewards": [{"plugin": "answer"}],
+                  "stages": [{"name": "s1", "curriculum": {"plugin": "difficulty-mix"}, "rollouts": 3}]}
+    recipe.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    pm, registry = fresh_registry(PlanningPlugin())
+    loaded = load_recipe(recipe, registry)
+    run = RunContext(loaded=loaded, registry=registry, pm=pm, run_dir=tmp_path / "runs" / "tiny")
+    report = dry_run(run)
+    stage = next(s for s in report.stages if s.name == "rl-s1")
+    [cmd] = stage.commands
+    assert cmd.argv[:3] == ["launch", "--kind", "grpo"] and cmd.argv[-1] == "3"
+    assert cmd.argv[cmd.argv.index("--out") + 1] == str(run.run_dir / "rl-s1" / "checkpoints" / "round-0")
+    assert "rl.trainer: no_such_launcher_xyz is not installed (it launches each job): pip install launcher-xyz" \
+        in report.warnings
+    assert "rl.trainer: no launch host set (args.host)" in report.warnings
+    assert "rl.trainer: --rollouts must be even" in report.warnings
+    assert not any("yaml is not installed" in w for w in report.warnings)  # installed: no warning
+    out = io.StringIO()
+    print_dry_run(report, Console(file=out, width=200), str(recipe), run.run_dir)
+    text = out.getvalue()
+    assert "rl-s1 would submit launcher (round 0; later rounds differ in data, seed and rollouts); refused by " \
+           "the launcher's own parser:" in text
+    assert "launch --kind grpo" in text
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_trl_trainer_declares_trl_and_with_lora_peft(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recipe = _data_recipe(tmp_path)
+    data = yaml.safe_load(recipe.read_text(encoding="utf-8"))
+    data["rl"] = {"trainer": {"plugin": "trl", "args": {"lora": True}}, "rewards": [{"plugin": "answer"}],
+                  "stages": [{"name": "s1", "curriculum": {"plugin": "difficulty-mix"}}]}
+    recipe.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    monkeypatch.setattr("fleming.preflight.installed", lambda module: module not in ("trl", "peft"))
+    pm, registry = fresh_registry()
+    run = RunContext(loaded=load_recipe(recipe, registry), registry=registry, pm=pm, run_dir=tmp_path / "runs")
+    warnings = dry_run(run).warnings
+    assert "rl.trainer: trl is not installed (it trains with TRL): pip install trl" in warnings
+    assert "rl.trainer: peft is not installed (lora: true trains a LoRA adapter): pip install peft" in warnings

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from click.testing import CliRunner
 from inspect_ai.log import list_eval_logs, read_eval_log
@@ -61,8 +60,8 @@ def _recipe(folder: Path) -> Path:
         "rl": {"trainer": {"plugin": "acme-copy", "args": {"steps": 1}},
                "rewards": [{"plugin": "acme-brevity"}],
                "stages": [{"name": "stage1", "curriculum": {"plugin": "acme-reverse"}}]},
-        "eval": {"benchmarks": [{"plugin": "kg-heldout", "args": {"all_items": True}}], "limit": 2,
-                 "max_tokens": 4},
+        "eval": {"benchmarks": [{"plugin": "kg-heldout", "args": {"all_items": True}}, {"plugin": "acme-probe"}],
+                 "limit": 2, "max_tokens": 4},
         "leaderboard": {"title": "Eval run <b>"},
     }
     path = folder / "recipe.yaml"
@@ -79,20 +78,25 @@ def test_run_evaluates_base_and_every_checkpoint_then_builds_the_leaderboard(
                      console=Console(file=open(os.devnull, "w")), show_progress=False)
     outcomes = run_pipeline(run)
     assert [o.name for o in outcomes][-2:] == ["eval", "leaderboard"]
-    tags = sorted(((t := log.eval.metadata["fleming"])["stage_index"], t["step"], t["stage"], t["final"], t["model"])
-                  for log in _logs(run.run_dir / "eval" / "logs"))
-    assert tags == [
-        (0, 0, "base", True, "tiny-random"),
-        (1, 1, "cold_start", False, "evalrun/cold_start@1"),
-        (1, 2, "cold_start", True, "evalrun/cold_start"),
-        (2, 1, "rl-stage1", True, "evalrun/rl-stage1"),
-    ]
-    for log in _logs(run.run_dir / "eval" / "logs"):
-        assert log.status == "success" and log.eval.task.endswith("kg_heldout")
-        assert log.results.completed_samples == 2
+    logs = _logs(run.run_dir / "eval" / "logs")
+    for bench, task in (("kg_heldout", "fleming/kg_heldout"), ("acme-probe", "fleming_acme/acme_probe")):
+        tags = sorted(((t := log.eval.metadata["fleming"])["stage_index"], t["step"], t["stage"], t["final"],
+                       t["model"]) for log in logs if log.eval.metadata["fleming"]["benchmark"] == bench)
+        assert tags == [
+            (0, 0, "base", True, "tiny-random"),
+            (1, 1, "cold_start", False, "evalrun/cold_start@1"),
+            (1, 2, "cold_start", True, "evalrun/cold_start"),
+            (2, 1, "rl-stage1", True, "evalrun/rl-stage1"),
+        ]
+        assert {log.eval.task for log in logs if log.eval.metadata["fleming"]["benchmark"] == bench} == {task}
+    for log in logs:  # the eval section's limit and max_tokens reach the plugin's task as well as fleming's
+        assert log.status == "success" and log.results.completed_samples == 2 and log.plan.config.max_tokens == 4
+    summary = json.loads((run.run_dir / "eval" / "summary.json").read_text())
+    assert {r["benchmark"] for r in summary} == {"kg_heldout", "acme-probe"}  # one name each, as registered
     index = run.run_dir / "leaderboard" / "site" / "index.html"
     html = index.read_text(encoding="utf-8")
     assert "Eval run &lt;b&gt;" in html and "evalrun/rl-stage1" in html
+    assert "acme-probe" in html and "kg_heldout" in html and "kg-heldout" not in html
     # nothing changed: a re-run skips both stages
     again = run_pipeline(run)
     assert {o.name: o.status for o in again}["eval"] == "skipped"

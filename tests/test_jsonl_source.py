@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from fleming import QAItem, Rejected
@@ -91,3 +93,57 @@ def test_every_medqa_row_loads(benchmarks_dir: Path) -> None:
     assert items[0].id == f"medqa_usmle_4opt_test:{first['id']}"
     assert items[0].answer in items[0].options
     assert len({i.id for i in items}) == 1273
+
+
+def test_rows_of_the_wrong_type_are_rejected(tmp_path: Path) -> None:
+    """meta, question, id, options and answer of the wrong type are rejects at file:line, never items."""
+    good = uniform_records(1)[0]
+    path = write_jsonl(tmp_path / "typed.jsonl", [
+        good,
+        {**good, "id": "a", "meta": 5},
+        {**good, "id": "b", "question": None},
+        {**good, "id": "c", "question": ["What", "?"]},
+        {**good, "id": 7},
+        {**good, "id": "d", "options": {"A": "x", "B": 2}},
+        {**good, "id": "e", "answer": 0},
+    ])
+    items, rejects = _split(list(JsonlSource(path).items()))
+    assert [i.id for i in items] == ["typed:fixture-0"]
+    assert items[0].provenance["where"] == f"{path}:1"
+    assert [r.where for r in rejects] == [f"{path}:{n}" for n in range(2, 8)]
+    assert [r.reason for r in rejects] == [
+        "meta must be an object, not a int",
+        "question must be a string, not null",
+        "question must be a string, not a list",
+        "id must be a non-empty string, not a int",
+        "options must be an object of letter -> text (strings)",
+        "answer must be a string, not a int",
+    ]
+
+
+def test_malformed_rows_are_set_aside_and_the_run_goes_on(tmp_path: Path) -> None:
+    """`fleming run` through collect, filter and mix: each malformed row lands in the collect stage's rejects
+    with file:line and its reason, and the valid rows reach train.jsonl."""
+    good = uniform_records(12)
+    bad = [{**good[0], "id": "m", "meta": 5}, {**good[0], "id": "n", "question": None},
+           {**good[0], "id": "l", "question": ["What", "?"]}, {**good[0], "id": 7}, good[3]]
+    path = write_jsonl(tmp_path / "qa.jsonl", good + bad)  # the malformed rows are lines 13-17
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: rows\nmodel: tiny-random\ndata:\n  sources: [{plugin: jsonl, args: {path: qa.jsonl}}]\n"
+                      "  filters: [structure]\n  mix: {heldout_fraction: 0.25}\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "fleming", "run", str(recipe), "--no-progress",
+                           "--runs-dir", str(tmp_path / "runs")], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    run = tmp_path / "runs" / "rows"
+    rejects = [json.loads(line) for line in (run / "collect" / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["where"], r["reason"]) for r in rejects] == [
+        (f"{path}:13", "meta must be an object, not a int"),
+        (f"{path}:14", "question must be a string, not null"),
+        (f"{path}:15", "question must be a string, not a list"),
+        (f"{path}:16", "id must be a non-empty string, not a int"),
+        (f"{path}:17", "duplicate id 'qa:fixture-3'"),
+    ]
+    mixed = [json.loads(line) for name in ("train", "heldout")
+             for line in (run / "mix" / f"{name}.jsonl").read_text().splitlines()]
+    assert len(mixed) == 12 and all(isinstance(r["question"], str) for r in mixed)

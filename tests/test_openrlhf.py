@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from fleming.errors import MissingDependencyError, StageError
-from fleming.protocols import TrainJob
-from fleming.testing import fresh_registry, make_item
+from fleming.protocols import RewardSpec, TrainJob
+from fleming.testing import fresh_registry, make_item, stage_ctx
 from fleming.types import Checkpoint
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("openrlhf") is None, reason="openrlhf is not installed")
 
-SPECS = [{"plugin": "answer", "args": {}, "weight": 1.0}, {"plugin": "format", "args": {}, "weight": 0.5}]
+SPECS = (RewardSpec("answer", {}, 1.0), RewardSpec("format", {}, 0.5))
 
 
 def _trainer(**args: Any) -> Any:
@@ -90,20 +90,14 @@ def test_exported_reward_file_scores_through_openrlhfs_loader(tmp_path: Path, ag
 def _job(tmp_path: Path, kind: str = "grpo", **kw: Any) -> TrainJob:
     items = [make_item(i).replace(rationale="Because. <answer>B</answer>") for i in range(3)]
     return TrainJob(kind=kind, model_path="org/base-7b", items=items, output_dir=tmp_path / "round-0", seed=3,
-                    stage="rl-stage1", rollouts=8, **kw)
-
-
-def _ctx() -> Any:
-    loaded = SimpleNamespace(recipe=SimpleNamespace(rl=SimpleNamespace(rewards=[
-        SimpleNamespace(plugin="answer", args={"weight": 1.0}), SimpleNamespace(plugin="format", args={"weight": 0.5})])),
-        args={})
-    return SimpleNamespace(run=SimpleNamespace(loaded=loaded))
+                    stage="rl-stage1", rollouts=8, **{"reward_specs": SPECS if kind == "grpo" else (), **kw})
 
 
 def test_commands_pass_openrlhfs_own_parser(tmp_path: Path) -> None:
     from fleming.plugins.trainers.openrlhf._cli import parse_openrlhf_args
 
-    module, argv = _trainer(kl=0.01).command(_job(tmp_path), _ctx())
+    ctx = stage_ctx(tmp_path / "stage", "rl-stage1")
+    module, argv = _trainer(kl=0.01).command(_job(tmp_path), ctx)
     args = parse_openrlhf_args(module, argv)
     assert args.algo.advantage.estimator == "dr_grpo" and args.rollout.n_samples_per_prompt == 8
     assert args.reward.remote_url == [str(tmp_path / "round-0" / "export" / "reward_func.py")]
@@ -111,7 +105,9 @@ def test_commands_pass_openrlhfs_own_parser(tmp_path: Path) -> None:
     assert args.algo.kl.use_loss and args.algo.kl.init_coef == 0.01 and args.train.seed == 3
     specs = json.loads((tmp_path / "round-0" / "export" / "rewards.json").read_text())
     assert [(s["plugin"], s["weight"]) for s in specs] == [("answer", 1.0), ("format", 0.5)]
-    sft_module, sft_argv = _trainer(estimator="group_norm").command(_job(tmp_path, kind="sft"), None)
+    with pytest.raises(StageError, match="rl-stage1: trainer 'openrlhf' needs the job's reward specs"):
+        _trainer().command(_job(tmp_path / "b", reward_specs=()), ctx)
+    sft_module, sft_argv = _trainer(estimator="group_norm").command(_job(tmp_path, kind="sft"), ctx)
     sft = parse_openrlhf_args(sft_module, sft_argv)
     assert sft.data.output_key == "output" and sft.model.model_name_or_path == "org/base-7b"
     # OpenRLHF's own checks run too: a group baseline with one sample per prompt is refused
@@ -122,14 +118,14 @@ def test_commands_pass_openrlhfs_own_parser(tmp_path: Path) -> None:
 
 
 def test_dry_run_writes_the_command_and_trains_nothing(tmp_path: Path) -> None:
-    job = _job(tmp_path, notes={})
+    job, ctx = _job(tmp_path, notes={}), stage_ctx(tmp_path / "stage", "rl-stage1")
     with pytest.raises(StageError, match="dry run: OpenRLHF command written to .*command.sh"):
-        _trainer(dry_run=True).train(job, _ctx())
+        _trainer(dry_run=True).train(job, ctx)
     command = json.loads((tmp_path / "round-0" / "export" / "command.json").read_text())
     assert command[:3] == ["ray", "job", "submit"] and "openrlhf.cli.train_ppo_ray" in command
     if importlib.util.find_spec("ray") is None:
         with pytest.raises(MissingDependencyError, match=r"fleming-med\[openrlhf\]"):
-            _trainer().train(job, _ctx())
+            _trainer().train(job, ctx)
 
 
 def test_every_hf_checkpoint_is_announced_and_a_finished_round_is_kept(tmp_path: Path) -> None:
@@ -143,4 +139,5 @@ def test_every_hf_checkpoint_is_announced_and_a_finished_round_is_kept(tmp_path:
     job = _job(tmp_path, announce=seen.append)
     last = announce_checkpoints(job, out)
     assert [c.step for c in seen] == [5, 20, 40] and last.path == out / "global_step40_hf"
-    assert _trainer().train(job, _ctx()) == last  # finished: nothing is launched again
+    finished = _trainer().train(job, stage_ctx(tmp_path / "stage", "rl-stage1"))
+    assert finished == last  # finished: nothing is launched again

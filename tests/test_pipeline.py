@@ -9,10 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import _scripted_llm as scripted
 import pytest
 import yaml
 from rich.console import Console
@@ -239,6 +241,69 @@ def test_rl_stages_announce_every_checkpoint_and_chain_models(tmp_path: Path, mo
         assert m["counts"] == {"rounds": 1, "pool": len(train)}
 
 
+class JobRecorder:
+    """A curriculum that asks for one ordered round and then ends the stage saying why, and a trainer that
+    records what the RL stage handed it."""
+
+    class OneOrderedRound:
+        def __init__(self) -> None:
+            self.end_reason: str | None = None
+
+        def select(self, pool: Any, round: int, last: Any, ctx: fleming.StageContext) -> Any:
+            from fleming.protocols import Selection
+
+            if round > 0:
+                self.end_reason = "one round is enough"
+                return None
+            return Selection(items=list(pool)[:3][::-1], reason="three, reversed", ordered=True)
+
+        def observe(self, step: int, group_rewards: Any) -> None:
+            return None
+
+    class Recorder:
+        def train(self, job: Any, ctx: fleming.StageContext) -> fleming.Checkpoint:
+            import shutil
+
+            out = Path(job.output_dir) / "step-1"
+            if not out.exists():
+                shutil.copytree(job.model_path, out)
+            job.notes["job"] = {"ordered": job.ordered, "items": [i.id for i in job.items],
+                                "reward_specs": [(r.plugin, r.args, r.weight) for r in job.reward_specs],
+                                "start_model": ctx.start_model, "rollouts": ctx.rollouts,
+                                "base_model": ctx.base_model, "has_run": hasattr(ctx, "run")}
+            return fleming.Checkpoint(out, job.stage, 1)
+
+    @fleming.hookimpl
+    def register_curricula(self, register: Any) -> None:
+        """Register the one-round curriculum."""
+        register("one-ordered-round", self.OneOrderedRound)
+
+    @fleming.hookimpl
+    def register_trainers(self, register: Any) -> None:
+        """Register the recording trainer."""
+        register("job-recorder", self.Recorder)
+
+
+def test_an_rl_stage_hands_its_components_the_public_context_and_records_why_it_ended(
+        tmp_path: Path, model_cache: Path) -> None:
+    _source(tmp_path)
+    rl = {"trainer": {"plugin": "job-recorder"},
+          "rewards": [{"plugin": "format", "args": {"weight": 0.5}}, {"plugin": "answer"}],
+          "stages": [{"name": "s1", "curriculum": {"plugin": "one-ordered-round"}, "rollouts": 6}]}
+    _run(_recipe(tmp_path, name="jobrun", rl=rl), tmp_path / "runs", JobRecorder())
+    run_dir = tmp_path / "runs" / "jobrun"
+    base = json.loads((run_dir / "model" / "model.json").read_text())["path"]
+    notes = _manifest(run_dir / "rl-s1")["notes"]
+    train = [r["id"] for r in _jsonl(run_dir / "mix" / "train.jsonl")]
+    specs = notes["job"].pop("reward_specs")
+    assert [(plugin, weight) for plugin, _, weight in specs] == [("format", 0.5), ("answer", 1.0)]
+    assert "eos_tokens" in specs[0][1]  # the validated args, defaults filled in, without the weight
+    assert notes["job"] == {"ordered": True, "items": train[:3][::-1], "start_model": base, "rollouts": 6,
+                            "base_model": base, "has_run": False}
+    assert notes["ended"] == "one round is enough"
+    assert notes["curriculum"][-1] == {"round": 1, "decision": "end of stage", "reason": "one round is enough"}
+
+
 def _cli(recipe: Path, runs: Path) -> list[str]:
     return [sys.executable, "-m", "fleming", "run", str(recipe), "--runs-dir", str(runs), "--no-progress"]
 
@@ -299,11 +364,13 @@ class LeakySource:
         self.key = os.environ["FAKE_PROVIDER_API_KEY"]
 
     def items(self, ctx: Any) -> Iterator[QAItem | Rejected]:
-        """Yield one item and one reject that both carry the key."""
+        """Yield four items and one reject that all carry the key."""
         ctx.log(f"calling the provider with key {self.key}")
         ctx.notes["request"] = {"headers": {"Authorization": f"Bearer {self.key}"}}
-        yield QAItem(id="leak-1", question=f"Which key is {self.key}?", options={"A": self.key, "B": "none"},
-                     answer="A", source="leaky", provenance={"request": f"key={self.key}"})
+        for i in range(4):
+            yield QAItem(id=f"leak-{i}", question=f"Which key is {self.key}?", options={"A": self.key, "B": "none"},
+                         answer="A", source="leaky", provenance={"request": f"key={self.key}",
+                                                                 "answer_entity": f"E:{i}"})
         yield Rejected(f"provider refused key {self.key}", "leaky:2", {"key": self.key})
 
     def graph(self, ctx: Any) -> None:
@@ -320,19 +387,41 @@ class LeakyPlugin:
         register("leaky", LeakySource)
 
 
-def test_secrets_never_reach_the_run_folder_or_the_console(tmp_path: Path, model_cache: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def _leaks(path: Path) -> list[str]:
+    """Where the secret occurs in a file; an Inspect ``.eval`` log is a zip archive, searched member by member."""
+    if path.suffix == ".eval":
+        with zipfile.ZipFile(path) as archive:
+            return [f"{path}:{name}" for name in archive.namelist() if SECRET.encode() in archive.read(name)]
+    return [str(path)] if SECRET.encode() in path.read_bytes() else []
+
+
+def test_secrets_never_reach_the_run_folder_the_caches_or_the_console(tmp_path: Path, model_cache: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from fleming.models import resolve_model
+
+    resolve_model("tiny-random")  # built once in the session's cache, shared below
+    cache = tmp_path / "cache"  # a fresh cache for the model calls
+    cache.mkdir()
+    (cache / "models").symlink_to(model_cache / "models", target_is_directory=True)
+    monkeypatch.setenv("FLEMING_CACHE", str(cache))
     monkeypatch.setenv("FAKE_PROVIDER_API_KEY", SECRET)
-    recipe = _recipe(tmp_path, name="leaky", data={"sources": [{"plugin": "leaky"}], "mix": {"heldout_fraction": 0}})
+    scripted.reset({"Which key is": [f"Calling with key {SECRET}. <answer>A</answer>"]})  # a careless provider
+    recipe = _recipe(tmp_path, name="leaky", data={
+        "sources": [{"plugin": "leaky"}], "mix": {"heldout_fraction": 0.5},
+        "verify": [{"plugin": "label-check", "args": {"model": "fleming-scripted/echo", "trials": 1,
+                                                      "policy": "flag"}}]},
+        eval={"benchmarks": [{"plugin": "kg-heldout", "args": {"all_items": True}}], "limit": 1, "max_tokens": 4})
     outcomes, output = _run(recipe, tmp_path / "runs", LeakyPlugin())
-    assert _status(outcomes) == {"model": "ran", "collect": "ran", "mix": "ran"}
-    files = [p for p in (tmp_path / "runs").rglob("*") if p.is_file()]
+    assert set(_status(outcomes).values()) == {"ran"} and "eval" in _status(outcomes)
+    assert scripted.CALLS["Which key is"] > 0
+    files = [p for p in [*(tmp_path / "runs").rglob("*"), *(cache / "llm").rglob("*")] if p.is_file()]
     assert any(p.suffix == ".arrow" for p in files)
-    leaking = [str(p) for p in files if SECRET.encode() in p.read_bytes()]
-    assert leaking == []
+    assert any(p.suffix == ".eval" for p in files)
+    assert any(p.suffix == ".json" and p.is_relative_to(cache / "llm") for p in files)  # the model-call cache
+    assert [leak for p in files for leak in _leaks(p)] == []
     assert SECRET not in output and "calling the provider with key ***" in output
-    (item,) = _jsonl(tmp_path / "runs" / "leaky" / "mix" / "train.jsonl")  # redacted, not dropped
-    assert item["question"] == "Which key is ***?"
+    items = _jsonl(tmp_path / "runs" / "leaky" / "mix" / "train.jsonl")  # redacted, not dropped
+    assert items and all(item["question"] == "Which key is ***?" for item in items)
 
 
 def test_cli_error_line_redacts_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

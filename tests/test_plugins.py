@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.metadata as md
+import importlib.util
 import inspect
 import json
 import os
@@ -388,7 +389,28 @@ def test_installed_plugin_is_listed_with_its_distribution(with_acme: None) -> No
     rows = {(c["kind"], c["name"]): c for c in json.loads(proc.stdout)["components"]}
     for kind, name in [("reward", "acme-brevity"), ("curriculum", "acme-reverse"), ("trainer", "acme-copy")]:
         assert rows[(kind, name)]["distribution"] == f"fleming-acme {md.version('fleming-acme')}"
-        assert rows[(kind, name)]["plugin"] == "acme"
+        assert rows[(kind, name)]["plugin"] == "acme" and rows[(kind, name)]["module"] == "fleming_acme"
+
+
+def test_fleming_plugins_names_the_module_behind_each_recipe_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recipe name leads to its code in one step, in the JSON and in the table."""
+    from click.testing import CliRunner
+
+    from fleming.cli import cli
+
+    monkeypatch.setenv("FLEMING_PLUGINS", "")
+    monkeypatch.setenv("COLUMNS", "300")
+    got = CliRunner().invoke(cli, ["plugins", "--json"], catch_exceptions=False)
+    assert got.exit_code == 0, got.output
+    rows = {(c["kind"], c["name"]): c["module"] for c in json.loads(got.output)["components"]}
+    assert rows[("curriculum", "hard-mining")] == "fleming.plugins.curricula.hard_mining"
+    assert rows[("trainer", "openrlhf")] == "fleming.plugins.trainers.openrlhf.trainer"
+    assert rows[("reward", "format")] == "fleming.plugins.rewards"
+    for module in set(rows.values()):
+        assert importlib.util.find_spec(module) is not None, module
+    table = CliRunner().invoke(cli, ["plugins"], catch_exceptions=False).output
+    assert any("hard-mining" in line and "fleming.plugins.curricula.hard_mining" in line
+               for line in table.splitlines())
 
 
 def test_recipe_using_an_installed_plugin_validates(tmp_path: Path, with_acme: None) -> None:
@@ -398,3 +420,18 @@ def test_recipe_using_an_installed_plugin_validates(tmp_path: Path, with_acme: N
     proc = fleming_cli("validate", str(recipe), env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr
     assert "ok" in proc.stdout and "rl-stage1" in proc.stdout
+
+
+def test_build_component_builds_a_registered_component_as_a_recipe_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one public way to build a component outside a run (the OpenRLHF reward file rebuilds rewards so)."""
+    from fleming import build_component
+
+    monkeypatch.setenv("FLEMING_PLUGINS", "")
+    reward = build_component("rewards", "format", {"weight": 0.5, "eos_tokens": ["[END]"]})
+    assert reward(["Because. <answer>A</answer>[END]"], [{"options": {"A": "x", "B": "y"}, "answer": "A"}]) == [1.0]
+    with pytest.raises(RecipeError, match=r"rl.rewards\[3\].args.eos_tokens"):
+        build_component("rewards", "format", {"eos_tokens": 5}, where="rl.rewards[3]")
+    with pytest.raises(UnknownComponentError, match="did you mean 'format'"):
+        build_component("rewards", "fromat")
+    with pytest.raises(PluginError, match="unknown component kind 'reward' "):
+        build_component("reward", "format")

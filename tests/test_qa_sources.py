@@ -242,7 +242,9 @@ def _check_rows(items: list[QAItem], rejects: list[Rejected]) -> None:
     assert [(i.id, i.answer) for i in items] == [("demo:a", "B"), ("demo:b", "A")]
     assert dict(items[0].options) == {"A": "Aspirin", "B": "Heparin", "C": "Warfarin"}
     assert items[0].rationale == "It is." and items[1].rationale is None
-    assert items[0].provenance == {"dataset": "demo", "split": "train", "row": 0}
+    assert {k: v for k, v in items[0].provenance.items() if k != "where"} == {"dataset": "demo", "split": "train",
+                                                                             "row": 0}
+    assert items[0].provenance["where"] == rejects[0].where.replace("[2]", "[0]").replace(":3", ":1")
     assert [r.reason for r in rejects] == ["no answer label", "answer 5 is out of range for 2 options (index)"]
 
 
@@ -381,3 +383,32 @@ def test_curated_sources_run_through_the_collect_stage(tmp_path: Path) -> None:
     assert ids == ["medqa:dev-1", "medmcqa:uuid-0", "medmcqa:uuid-1", "cmexam:cm-1", "pubmedqa:7"]
     (reject,) = [json.loads(line) for line in (collect / "rejects.jsonl").read_text(encoding="utf-8").splitlines()]
     assert reject["reason"] == "no answer label" and reject["where"].endswith("medmcqa.json:3")
+
+
+# ---------------------------------------------------------------- every source checks its rows' types
+
+def test_every_curated_source_rejects_a_question_that_is_not_text(tmp_path: Path) -> None:
+    """A list or object where the question (or an option) text should be is a reject at file:line in every
+    curated source, never an item whose question is a list."""
+    medqa = {"question": "Q?", "options": {"A": "alpha", "B": "beta"}, "answer_idx": "B"}
+    medqa_path = write_jsonl(tmp_path / "medqa.jsonl", [medqa, {**medqa, "question": ["Q", "?"]},
+                                                        {**medqa, "options": {"A": "alpha", "B": {"x": 1}}}])
+    medmcqa = {"id": "m1", "question": "Q?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}
+    medmcqa_path = write_jsonl(tmp_path / "medmcqa.jsonl", [medmcqa, {**medmcqa, "id": "m2", "question": None},
+                                                            {**medmcqa, "id": "m3", "opb": ["b"]}])
+    pub = {"QUESTION": "Q?", "final_decision": "yes"}
+    pub_path = tmp_path / "ori_pqal.json"
+    pub_path.write_text(json.dumps({"1": pub, "2": {**pub, "QUESTION": {"text": "Q?"}}}), encoding="utf-8")
+    hf_path = write_jsonl(tmp_path / "hf.jsonl", [{"q": "Q?", "o": ["a", "b"], "a": "A"},
+                                                  {"q": ["Q?"], "o": ["a", "b"], "a": "A"}])
+    hf = HfDatasetSource(str(hf_path), FieldMap(question="q", options="o", answer="a"))
+    cases = [(MedqaSource(medqa_path, split="s"), medqa_path, [2, 3]),
+             (MedmcqaSource(medmcqa_path, cop_base=1, split="s"), medmcqa_path, [2, 3]),
+             (PubmedqaSource(pub_path), pub_path, [2]),
+             (hf, hf_path, [2])]
+    for source, path, bad_lines in cases:
+        items, rejects = _split(source.items())
+        assert len(items) == 1 and isinstance(items[0].question, str), type(source).__name__
+        assert items[0].provenance["where"] == f"{path}:1"
+        assert [r.where for r in rejects] == [f"{path}:{n}" for n in bad_lines], type(source).__name__
+        assert all("must be text, not " in r.reason for r in rejects), [r.reason for r in rejects]

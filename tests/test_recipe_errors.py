@@ -4,10 +4,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from fleming.errors import RecipeError
+from fleming.recipe_file import read_recipe_data
 from fleming.testing import uniform_records, write_jsonl
 
 SOURCE = "data:\n  sources: [{plugin: jsonl, args: {path: data.jsonl}}]\n"
@@ -72,8 +75,9 @@ def test_the_unbroken_recipes_validate(tmp_path: Path, with_acme: None, text: st
                  ["data.sources[0].args.liimit: unknown field", "did you mean 'limit'?"], id="misspelt-plugin-arg"),
 ])
 def test_broken_recipe_is_one_line(tmp_path: Path, text: str, needles: list[str]) -> None:
-    """Each broken recipe fails `fleming validate` with one line naming the problem."""
+    """Each broken recipe fails `fleming validate` with one line naming the recipe file and the problem."""
     line = error_line(fleming("validate", str(write_recipe(tmp_path, text)), cwd=tmp_path))
+    assert line.startswith(f"error: {tmp_path / 'recipe.yaml'}")
     for needle in needles:
         assert needle in line
 
@@ -92,6 +96,7 @@ def test_broken_recipe_is_one_line(tmp_path: Path, text: str, needles: list[str]
 def test_broken_rl_section_is_one_line(tmp_path: Path, with_acme: None, stages: str, needles: list[str]) -> None:
     """Mistakes in the RL section (third-party components) name their field path too."""
     line = error_line(fleming("validate", str(write_recipe(tmp_path, BASE + RL + stages)), cwd=tmp_path))
+    assert line.startswith(f"error: {tmp_path / 'recipe.yaml'}: rl.")
     for needle in needles:
         assert needle in line
 
@@ -152,3 +157,101 @@ def test_variable_with_default_expands(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("FLEMING_TEST_DATA_FILE", "elsewhere.jsonl")
     line = error_line(fleming("validate", str(recipe), cwd=tmp_path))
     assert "data.sources[0].args.path" in line and "elsewhere.jsonl" in line
+
+
+def error_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    """Assert the command failed with clean error lines only (no traceback), and return them."""
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines and all(line.startswith("error: ") for line in lines), proc.stderr
+    return lines
+
+
+def test_every_problem_is_listed_one_line_each(tmp_path: Path) -> None:
+    """Several mistakes are all reported, each on its own line naming the recipe file and the field."""
+    recipe = write_recipe(tmp_path, BASE.replace("path: data.jsonl", "path: data.jsonl, limit: -5")
+                          + "  filters: [{plugin: dedup, args: {threshold: 7}}, {plugin: structur}]\n")
+    lines = error_lines(fleming("validate", str(recipe), cwd=tmp_path))
+    assert len(lines) == 3, lines
+    assert all(line.startswith(f"error: {recipe}: ") for line in lines)
+    joined = "\n".join(lines)
+    assert "data.sources[0].args.limit" in joined and "data.filters[0].args.threshold" in joined
+    assert "data.filters[1].plugin: unknown filter 'structur'" in joined and "more problem" not in joined
+    recipe.write_text("name: broken\nseed: -1\nmodle: tiny-random\nrl: {rewards: []}\n", encoding="utf-8")
+    lines = error_lines(fleming("validate", str(recipe), cwd=tmp_path))
+    fields = [line.split(": ")[2] for line in lines]
+    assert sorted(fields) == ["modle", "rl.rewards", "rl.stages", "rl.trainer", "seed"], lines
+
+
+@pytest.mark.parametrize("text, field, kind", [
+    pytest.param(BASE + "seed: true\n", "seed", "a number", id="recipe-int"),
+    pytest.param(BASE + "  mix: {heldout_fraction: false}\n", "data.mix.heldout_fraction", "a number",
+                 id="recipe-float"),
+    pytest.param(BASE.replace("path: data.jsonl", "path: data.jsonl, limit: true"), "data.sources[0].args.limit",
+                 "a number", id="plugin-arg-int"),
+    pytest.param(BASE + "  filters: [{plugin: dedup, args: {threshold: true}}]\n",
+                 "data.filters[0].args.threshold", "a number", id="plugin-arg-float"),
+    pytest.param(BASE + "  mix: {difficulty_quotas: {easy: true}}\n", "data.mix.difficulty_quotas.easy",
+                 "a number", id="number-inside-a-mapping"),
+])
+def test_a_boolean_is_not_a_number(tmp_path: Path, text: str, field: str, kind: str) -> None:
+    """YAML's `true` given to an int or float field is an error naming the field, not the number 1."""
+    line = error_line(fleming("validate", str(write_recipe(tmp_path, text)), cwd=tmp_path))
+    assert f"recipe.yaml: {field}: expected {kind}, not a boolean" in line
+
+
+def test_a_factory_failure_is_a_validate_time_error(tmp_path: Path) -> None:
+    """A component whose factory refuses its args fails `validate` and `run --dry-run`, naming the field."""
+    recipe = write_recipe(tmp_path, BASE + "  verify: [{plugin: label-check, args: {model: mockllm/model, "
+                                           "trials: 2, min_correct: 3}}]\n")
+    for args in (["validate", str(recipe)], ["run", str(recipe), "--dry-run", "--runs-dir", str(tmp_path / "r")]):
+        line = error_line(fleming(*args, cwd=tmp_path))
+        assert f"error: {recipe}: data.verify[0]: verifier 'label-check'" in line
+        assert "failed to start: ValueError: min_correct (3) cannot exceed trials (2)" in line
+    assert not (tmp_path / "r").exists()
+
+
+BOMB = "name: bomb\nmodel: tiny-random\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    """Nine levels of nine aliases (387 million values once expanded) are refused in well under a second."""
+    recipe = tmp_path / "bomb.yaml"
+    recipe.write_text(BOMB, encoding="utf-8")
+    start = time.perf_counter()
+    with pytest.raises(RecipeError, match="aliases expand to more than"):
+        read_recipe_data(recipe)
+    assert time.perf_counter() - start < 1.0
+    line = error_line(fleming("validate", str(recipe), cwd=tmp_path))
+    assert line.startswith(f"error: {recipe}: aliases expand")
+
+
+def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:
+    """An alias inside its own anchor is refused by name instead of recursing forever."""
+    recipe = tmp_path / "loop.yaml"
+    recipe.write_text("name: loop\nmodel: tiny-random\nx: &x [1, *x]\n", encoding="utf-8")
+    with pytest.raises(RecipeError, match="loop.yaml: an alias refers to a node that contains it"):
+        read_recipe_data(recipe)
+
+
+def test_small_aliases_still_work(tmp_path: Path) -> None:
+    """Ordinary anchors and merges (a shared args block) load as before."""
+    recipe = write_recipe(tmp_path, BASE.replace("{plugin: jsonl, args: {path: data.jsonl}}",
+                                                 "&src {plugin: jsonl, args: {path: data.jsonl}}, *src"))
+    proc = fleming("validate", str(recipe), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_data_path_must_be_a_regular_file(tmp_path: Path, kind: str) -> None:
+    """A FIFO or /dev/zero given as a data file is an error at validate time, not a hang."""
+    if kind == "fifo":
+        target = tmp_path / "pipe.jsonl"
+        os.mkfifo(target)
+    else:
+        target = Path("/dev/zero")
+    recipe = write_recipe(tmp_path, BASE.replace("path: data.jsonl", f"path: {target}"))
+    line = error_line(fleming("validate", str(recipe), cwd=tmp_path))
+    assert f"recipe.yaml: data.sources[0].args.path: {target} is not a regular file or a folder" in line

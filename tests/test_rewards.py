@@ -78,3 +78,18 @@ def test_length_never_enters_the_reward() -> None:
     long = "Beta fits every finding. " * 400 + "<answer>B</answer>"
     for reward in (AnswerReward(), FormatReward()):
         assert reward([short, long], [ITEM, ITEM]) == [1.0, 1.0]
+
+
+def test_the_format_check_is_one_public_function_the_reward_uses() -> None:
+    """Teachers and the `format` reward share `fleming.answers.well_formed`: they cannot disagree."""
+    from fleming.answers import strip_end, well_formed
+
+    letters = list(ITEM.options)
+    for text in ["Because. <answer>A</answer>", "Because. <answer>A</answer> <|im_end|>", "<answer>A</answer>",
+                 "Because. <answer>A</answer> then more", "Because. <answer>A</answer><answer>A</answer>",
+                 "Because. <answer>Z</answer>"]:
+        assert FormatReward()([text], [ITEM]) == [1.0 if well_formed(text, letters) else 0.0], text
+    assert well_formed("Because. <answer>A</answer> <|im_end|>", letters)
+    assert not well_formed("Because. <answer>A</answer>[END]", letters)
+    assert well_formed("Because. <answer>A</answer>[END]", letters, eos_tokens=["[END]"])
+    assert strip_end("x <answer>A</answer></s>\n<eos> ") == "x <answer>A</answer>"

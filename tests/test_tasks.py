@@ -453,7 +453,7 @@ def test_benchmark_plugin_builds_tasks_and_validates_args(benchmarks_dir: Path, 
 
 def test_suite_keeps_a_fixed_subset_of_each_benchmark_found_and_says_which_are_missing(tmp_path: Path) -> None:
     from fleming.components import validate_args
-    from fleming.evaluation import benchmark_makers
+    from fleming.benchmarks import benchmark_makers
     from fleming.testing import fresh_registry
 
     write_jsonl(tmp_path / "medqa_usmle_4opt_test.jsonl", [record(i) for i in range(8)])
@@ -466,7 +466,7 @@ def test_suite_keeps_a_fixed_subset_of_each_benchmark_found_and_says_which_are_m
     assert [s.id for s in makers[0][1]().dataset] == ["q0", "q1", "q2"]  # the first 3, every time
     assert len(said) == 1 and "skipping 8 of 9" in said[0] and "jmed" in said[0]
     assert benchmark_makers(suite, "med9", None, None, log=said.append) == []  # no folder: nothing local
-    assert "no data folder" in said[-1]
+    assert "no benchmark folder" in said[-1]
     strict = reg.factory()  # the default: every member, and a missing file stops the evaluation
     assert len(benchmark_makers(strict, "med9", str(tmp_path), None)) == 9
     with pytest.raises(RecipeError, match=r"eval.benchmarks\[1\].args.missing"):
@@ -477,14 +477,44 @@ def test_suite_keeps_a_fixed_subset_of_each_benchmark_found_and_says_which_are_m
 
 
 @pytest.mark.parametrize("name", ["medqa", "pubmedqa", "medbullets", "kg_heldout"])
-def test_plugin_args_match_the_task_arguments(name: str) -> None:
+def test_recipe_args_match_the_task_arguments(name: str) -> None:
     import inspect
 
-    from fleming.plugins.benchmarks import ARGS, TaskArgs
-    from fleming.tasks import task_function
+    from fleming.tasks import BENCHMARKS, task_function
 
     params = set(inspect.signature(task_function(name)).parameters) - {"data_dir"}
-    assert set(ARGS.get(name, TaskArgs).model_fields) - {"limit"} == params  # limit: the plugin's own subset
+    assert set(BENCHMARKS[name].args.model_fields) - {"limit"} == params  # limit: the component's own subset
+
+
+# ------------------------------------------------------------------ the public builder
+
+def test_mcq_task_builds_fleming_scoring_over_any_items(tmp_path: Path) -> None:
+    from fleming import QAItem
+    from fleming.tasks import mcq_task
+
+    items = [QAItem(id=f"p{i}", question=f"Marker-{i}: pick one", options={"A": "yes", "B": "no"}, answer="A",
+                    provenance={"organ": "heart" if i < 2 else "lung"}) for i in range(3)]
+    task = mcq_task([*items, record(9)], name="probe", subject_field="organ", max_tokens=64)
+    assert [s.id for s in task.dataset] == ["p0", "p1", "p2", "q9"] and task.config.max_tokens == 64
+    assert task.metadata["benchmark"] == "probe" and "<answer>" in task.dataset[0].input
+    replies = {"Marker-0": "<answer>A</answer>", "Marker-1": "I think A", "Marker-2": "<answer>B</answer>"}
+    got = scores(run(task, scripted_model(replies), tmp_path / "logs"))
+    assert got["strict"]["accuracy"] == pytest.approx(1 / 4) and got["lenient"]["accuracy"] == pytest.approx(2 / 4)
+    assert got["no_answer"]["mean"] == pytest.approx(2 / 4)
+    assert got["strict"]["grouped_heart"] == pytest.approx(1 / 2) and got["strict"]["grouped_lung"] == 0.0
+
+
+def test_mcq_task_names_a_bad_item() -> None:
+    from fleming.tasks import mcq_task
+
+    with pytest.raises(DataError, match=r"^probe: item 1: answer 'Z' is not one of the option letters"):
+        mcq_task([record(0), record(1, answer="Z")], name="probe")
+    with pytest.raises(DataError, match=r"probe: item 1: duplicate id 'q0'"):
+        mcq_task([record(0), record(0)], name="probe")
+    with pytest.raises(DataError, match="probe: no items to evaluate"):
+        mcq_task([], name="probe")
+    with pytest.raises(DataError, match="probe: max_tokens must be a whole number"):
+        mcq_task([record(0)], name="probe", max_tokens=0)
 
 
 # ------------------------------------------------------------------ offline token counting

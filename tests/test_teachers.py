@@ -22,13 +22,14 @@ N_ITEMS = 300
 
 
 def _ctx(run: Any = None, seed: int = 0) -> SimpleNamespace:
-    return SimpleNamespace(seed=seed, notes={}, log=lambda m: None, progress=lambda it, **kw: it, run=run)
+    return SimpleNamespace(seed=seed, notes={}, log=lambda m: None, progress=lambda it, **kw: it,
+                           graphs=run.graphs if run is not None else dict)
 
 
 @pytest.fixture(scope="module")
 def kg() -> tuple[Any, list[QAItem], Any]:
     """A real `kg` synthesis over the embedded HPO graph (N_ITEMS items), and a run context whose recipe names
-    the hpo source (the graph is loaded once and handed out by the fake run's `build`)."""
+    the hpo source (the graph is handed out by the context's `graphs`, which counts its calls)."""
     _, reg = fresh_registry()
     try:
         source = build(reg, "data_sources", Component(plugin="hpo"), "data.sources[0]", Path("."))
@@ -39,12 +40,11 @@ def kg() -> tuple[Any, list[QAItem], Any]:
     items = [x for x in synth.synthesize({"hpo": graph}, _ctx()) if isinstance(x, QAItem)]
     built: list[str] = []
 
-    def run_build(kind: str, where: str, spec: Any) -> Any:
-        built.append(f"{kind}:{where}:{spec.plugin}")
-        return SimpleNamespace(graph=lambda ctx: graph)
+    def graphs() -> dict[str, Any]:
+        built.append("hpo")
+        return {"hpo": graph}
 
-    run = SimpleNamespace(loaded=SimpleNamespace(recipe=SimpleNamespace(data=SimpleNamespace(
-        sources=[Component(plugin="hpo")]))), build=run_build, built=built)
+    run = SimpleNamespace(graphs=graphs, built=built)
     return graph, items, run
 
 
@@ -56,7 +56,7 @@ def test_every_rationale_of_a_real_kg_run_is_faithful_and_earns_both_rewards(kg:
     graph, items, run = kg
     assert len(items) >= N_ITEMS * 0.9
     out = list(KgPathTeacher().explain(items, _ctx(run)))
-    assert run.built == ["data_sources:data.sources[0]:hpo"]  # names come from the recipe's own KG source
+    assert run.built == ["hpo"]  # names come from the stage's own KG sources, asked for once
     assert all(isinstance(o, QAItem) for o in out) and [o.id for o in out] == [i.id for i in items]
     texts = [o.rationale or "" for o in out]
     assert AnswerReward()(texts, out) == [1.0] * len(out)
@@ -132,7 +132,7 @@ def test_items_without_a_kg_path_are_rejected_or_get_the_answer_only_fallback() 
 
 def test_kg_items_without_a_graph_to_name_them_are_rejected_with_the_reason(kg: tuple[Any, list[QAItem], Any]) -> None:
     _, items, _ = kg
-    got = list(KgPathTeacher().explain(items[:2], _ctx(run=None)))
+    got = list(KgPathTeacher().explain(items[:2], _ctx()))
     assert all(isinstance(g, Rejected) and "no knowledge-graph source" in g.reason for g in got)
 
 

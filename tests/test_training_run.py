@@ -75,6 +75,8 @@ def test_the_manifests_explain_each_curriculum_decision(tiny_run: RunContext) ->
     first = stage2["curriculum"][0]
     assert first["rollouts"] > stage1["curriculum"][0]["rollouts"]  # stage 2 raises the rollouts per prompt
     assert "hard-mining" in stage2 and stage2["curriculum"][-1]["reason"]
+    assert stage1["ended"] == stage1["curriculum"][-1]["reason"]  # why each curriculum ended its stage
+    assert stage2["ended"] == stage2["curriculum"][-1]["reason"]
     sft = _manifest(run_dir / "cold_start")
     assert sft["counts"]["sft_items"] > 0
 

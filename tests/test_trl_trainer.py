@@ -111,6 +111,68 @@ def test_a_killed_round_resumes_from_its_newest_checkpoint(tiny: str, tmp_path: 
     assert state["global_step"] == 2
 
 
+class StageLog:
+    """Collects the lines a trainer writes to the stage log."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+
+@pytest.mark.parametrize("damage", ["no trainer_state.json", "partial weights", "no marker"])
+def test_a_checkpoint_cut_short_while_saving_is_removed_and_the_round_resumes_before_it(
+        tiny: str, tmp_path: Path, damage: str) -> None:
+    out = tmp_path / "round-0"
+    _trainer().train(_job(tiny, out, [], rewards=[(RecordingReward(), 1.0)], max_steps=2), None)
+    (out / "fleming-trl.json").unlink()
+    cut = out / "checkpoint-2"
+    if damage == "no trainer_state.json":  # what an interrupt inside TRL's save leaves
+        (cut / "trainer_state.json").unlink()
+    elif damage == "partial weights":
+        (cut / "model.safetensors").unlink()
+        (cut / "trainer_state.json").write_text('{"global_st')
+    else:
+        (cut / "fleming-saved.json").unlink()
+    log, again = StageLog(), []
+    job = _job(tiny, out, again, rewards=[(RecordingReward(), 1.0)], max_steps=2)
+    ckpt = _trainer().train(job, log)
+    assert [c.step for c in again] == [2] and ckpt.step == 2
+    assert job.notes["trl"][0]["resumed_from"] == str(out / "checkpoint-1")
+    assert len(log.lines) == 1 and "removed incomplete checkpoint-2" in log.lines[0]
+    assert log.lines[0].endswith("resuming from checkpoint-1")
+    assert json.loads((cut / "trainer_state.json").read_text())["global_step"] == 2
+
+
+def test_with_no_complete_checkpoint_the_round_starts_over(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "round-0"
+    (out / "checkpoint-1").mkdir(parents=True)
+    (out / "checkpoint-1" / "config.json").write_text("{}")  # the save was cut off after the config
+    log, announced = StageLog(), []
+    job = _job(tiny, out, announced, rewards=[(RecordingReward(), 1.0)], max_steps=1)
+    _trainer().train(job, log)
+    assert [c.step for c in announced] == [1] and job.notes["trl"][0]["resumed_from"] is None
+    assert log.lines == ["removed incomplete checkpoint-1 (no trainer_state.json; interrupted while saving); "
+                         "starting the round over"]
+    assert (out / "checkpoint-1" / "model.safetensors").exists()
+
+
+def _prompts_seen(tiny: str, out: Path, ordered: bool) -> list[str]:
+    reward = RecordingReward()
+    items = [make_item(i, answer="AB"[i % 2]) for i in (5, 2, 4, 0, 3, 1)]
+    job = _job(tiny, out, [], rewards=[(reward, 1.0)], items=items, max_steps=3, ordered=ordered)
+    _trainer(save_steps=10).train(job, None)
+    return [i for _, ids in reward.calls for i in ids[::2]]  # one id per rollout group
+
+
+def test_an_ordered_round_trains_on_the_selection_in_its_order(tiny: str, tmp_path: Path) -> None:
+    ordered = _prompts_seen(tiny, tmp_path / "a", ordered=True)
+    assert ordered == [f"fixture-{i}" for i in (5, 2, 4, 0, 3, 1)]
+    shuffled = _prompts_seen(tiny, tmp_path / "b", ordered=False)
+    assert sorted(shuffled) == sorted(ordered) and shuffled != ordered
+
+
 def test_sft_with_lora_trains_on_rationales_and_announces_merged_weights(tiny: str, tmp_path: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -149,7 +211,7 @@ def test_train_layers_updates_only_the_top_blocks(tiny: str, tmp_path: Path) -> 
 
 
 def test_config_is_the_papers_grpo_and_cpu_safe(tiny: str, tmp_path: Path) -> None:
-    from fleming.plugins.trainers.trl._run import grpo_config
+    from fleming.plugins.trainers.trl._run import grpo_config, sft_config
 
     job = _job(tiny, tmp_path, [], rewards=[(RecordingReward(), 1.0), (HalfReward(), 0.5)], rollouts=4)
     trainer = _trainer(kl=0.04, temperature=0.7)
@@ -158,6 +220,10 @@ def test_config_is_the_papers_grpo_and_cpu_safe(tiny: str, tmp_path: Path) -> No
     assert cfg.reward_weights == [1.0, 0.5] and cfg.temperature == 0.7
     assert cfg.per_device_train_batch_size == 2 * 4 and cfg.max_steps == 3
     assert grpo_config(_trainer().args, job).beta == 0.0
+    sft = TrainJob(kind="sft", model_path=tiny, items=job.items, output_dir=tmp_path, seed=0, stage="cold_start")
+    assert sft_config(trainer.args, sft).train_sampling_strategy == "random"
+    sft.ordered = True
+    assert sft_config(trainer.args, sft).train_sampling_strategy == "sequential"
     import torch
 
     if not torch.cuda.is_available():

@@ -1,4 +1,5 @@
-"""The `fleming` command line. Every failure is one line on stderr; `--debug` shows the traceback."""
+"""The `fleming` command line. Every failure is one line on stderr (a recipe's problems one line each);
+`--debug` shows the traceback."""
 from __future__ import annotations
 
 import logging
@@ -33,12 +34,13 @@ class _Group(click.Group):
             if debug:
                 click.echo(redact(traceback.format_exc()), err=True)
             if isinstance(exc, FlemingError):
-                line = str(exc)
+                lines = str(exc).splitlines() or [""]  # several recipe problems: one line each
             else:
-                line = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                lines = [f"{type(exc).__name__}: {' '.join(str(exc).split())}"]
                 if not debug:
-                    line += " (run with --debug for the traceback)"
-            click.echo(redact(f"error: {line}"), err=True)
+                    lines[0] += " (run with --debug for the traceback)"
+            for line in lines:
+                click.echo(redact(f"error: {line}"), err=True)
             sys.exit(1)
 
 

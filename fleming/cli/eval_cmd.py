@@ -11,7 +11,8 @@ import click
 from rich.console import Console
 
 from fleming.errors import RecipeError
-from fleming.evaluation import EvalTarget, check_rows, evaluate, print_rows, task_makers, write_summary
+from fleming.benchmarks import benchmark_names, component_builder, task_makers
+from fleming.evaluation import EvalTarget, check_rows, evaluate, print_rows, write_summary
 from fleming.models import check_model_spec, resolve_model
 
 
@@ -44,7 +45,8 @@ def _slug(text: str) -> str:
 @click.command("eval")
 @click.argument("model")
 @click.option("--benchmarks", default="med9", show_default=True,
-              help="Comma-separated benchmark names; suites (med9) are expanded.")
+              help="Comma-separated benchmark names (any registered benchmark, see `fleming plugins`); "
+              "suites (med9) are expanded.")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate the first N items of each benchmark.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of uniform JSONL benchmark files "
               "(default: $FLEMING_DATA_DIR; without one, the benchmarks' hub ids are used).")
@@ -59,17 +61,16 @@ def eval_command(model: str, benchmarks: str, limit: int | None, data_dir: str |
                  backend: str, max_tokens: int | None, label: str | None, task_arg: tuple[str, ...],
                  model_arg: tuple[str, ...]) -> None:
     """Evaluate MODEL (alias, checkpoint folder or hub id) on the named benchmarks."""
-    from fleming.tasks import expand_benchmarks
-
     check_model_spec(model, Path.cwd())
-    names = expand_benchmarks(benchmarks)
+    build = component_builder(base_dir=Path.cwd())
+    names = benchmark_names(benchmarks, build)
     targs = _task_args(task_arg, names)
     margs = {k: v for k, v in ((p.split("=", 1) + [""])[:2] for p in model_arg)}
     console = Console(stderr=True)
     resolved = resolve_model(model, Path.cwd(), status=lambda m: console.print(f"[dim]{m}[/]"))
     target = EvalTarget(label=label or model, path=resolved.path, stage="base", stage_index=0)
     out = Path(log_dir) if log_dir else Path("runs") / _slug(target.label) / "eval"
-    makers = task_makers(names, data_dir or os.environ.get("FLEMING_DATA_DIR"), targs)
+    makers = task_makers(names, data_dir or os.environ.get("FLEMING_DATA_DIR"), targs, build=build)
     rows = evaluate([target], makers, out, limit=limit, backend=backend, model_args=margs,  # type: ignore[arg-type]
                     max_tokens=max_tokens, status=lambda m: console.print(f"[dim]{m}[/]"))
     write_summary(rows, out / "summary.json")

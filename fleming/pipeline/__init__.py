@@ -8,9 +8,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["RunContext", "StageContext", "StageOutcome", "check_stage_options", "run_pipeline", "stage_names"]
+__all__ = ["RunContext", "StageContext", "StageOutcome", "StageRun", "check_stage_options", "run_pipeline",
+           "stage_names"]
 
-_WHERE = {"RunContext": "context", "StageContext": "context", "StageOutcome": "runner",
+_WHERE = {"RunContext": "context", "StageContext": "context", "StageRun": "context", "StageOutcome": "runner",
           "check_stage_options": "runner", "run_pipeline": "runner", "stage_names": "runner"}
 
 

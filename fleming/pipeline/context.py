@@ -1,34 +1,29 @@
-"""What a stage (and the components it calls) can see of the run."""
+"""The run as the pipeline sees it (internal), and the public ``StageContext`` its components get."""
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-import time
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pluggy
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from fleming.components import build, instantiate
-from fleming.pipeline.rundir import redact
+from fleming.context import ANNOUNCED, StageContext
+from fleming.kg import KnowledgeGraph
 from fleming.plugin_manager import Registry
 from fleming.recipe import LoadedRecipe
+from fleming.review import read_decisions
 from fleming.types import Checkpoint
 
-T = TypeVar("T")
-ANNOUNCED = "announced.jsonl"
-log = logging.getLogger("fleming")
+__all__ = ["ANNOUNCED", "RunContext", "StageContext", "StageRun"]
 
 
 @dataclass
 class RunContext:
-    """One `fleming run`: the recipe, the plugins, the run folder and the console."""
+    """One `fleming run`: the recipe, the plugins, the run folder and the console. Internal to the pipeline:
+    components never see it, only the ``StageContext`` of their stage."""
 
     loaded: LoadedRecipe
     registry: Registry
@@ -55,74 +50,54 @@ class RunContext:
 
 
 @dataclass
-class StageContext:
-    """One stage's view: its folder, a persistent work folder for resumable state, and helpers."""
+class StageRun:
+    """What a stage function works with (internal): the run, the stage's upstream stages and config, and the
+    public context it hands its components."""
 
     run: RunContext
-    stage: str
-    dir: Path
+    ctx: StageContext
     inputs: tuple[str, ...] = ()
     config: Any = None
-    notes: dict[str, Any] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
 
     @property
-    def seed(self) -> int:
-        """The recipe's seed."""
-        return self.run.loaded.recipe.seed
+    def recipe(self) -> Any:
+        """The run's recipe."""
+        return self.run.loaded.recipe
 
-    @property
-    def checkpoints_dir(self) -> Path:
-        """Where trainers keep checkpoints; kept across a killed run so training resumes."""
-        path = self.dir / "checkpoints"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
 
-    def announce(self, checkpoint: Checkpoint) -> None:
-        """Record a checkpoint a trainer saved (``checkpoints/announced.jsonl``, kept across a killed run, is
-        what the eval stage evaluates), then tell every plugin through the ``checkpoint_saved`` hook."""
-        record = {"path": str(checkpoint.path), "stage": checkpoint.stage, "step": checkpoint.step,
-                  "metrics": dict(checkpoint.metrics or {})}
-        with open(self.checkpoints_dir / ANNOUNCED, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, default=str) + "\n")
-        self.run.announce_checkpoint(checkpoint)
+def model_path(run_dir: Path, stage: str) -> str | None:
+    """The model a finished ``model`` or training stage recorded in its ``model.json``, or None."""
+    path = run_dir / stage / "model.json"
+    if not path.exists():
+        return None
+    return str(json.loads(path.read_text(encoding="utf-8"))["path"])
 
-    def log(self, message: str) -> None:
-        """Print a line under the stage's name."""
-        self.run.console.print(f"  [dim]{self.stage}:[/dim] {escape(redact(message))}", highlight=False)
 
-    def progress(self, iterable: Iterable[T], total: int | None = None, description: str = "") -> Iterator[T]:
-        """Iterate with a rich progress bar (a spinner when the total is unknown)."""
-        if total is None and hasattr(iterable, "__len__"):
-            total = len(iterable)  # type: ignore[arg-type]
-        if not self.run.show_progress:
-            yield from iterable
-            return
-        columns = [SpinnerColumn(), TextColumn(f"{self.stage}: {description or 'working'}"), BarColumn(),
-                   MofNCompleteColumn(), TimeElapsedColumn()]
-        with Progress(*columns, console=self.run.console, transient=True) as bar:
-            task = bar.add_task("", total=total)
-            for x in iterable:
-                yield x
-                bar.advance(task)
+def stage_run(run: RunContext, name: str, folder: Path, inputs: tuple[str, ...], config: Any,
+              start_from: str | None = None, rollouts: int | None = None) -> StageRun:
+    """Build a stage's internal view and the public context its components get."""
+    ctx = StageContext(stage=name, dir=folder, seed=run.loaded.recipe.seed, run_name=run.name,
+                       base_model=model_path(run.run_dir, "model"),
+                       start_model=model_path(run.run_dir, start_from) if start_from else None,
+                       rollouts=rollouts, console=run.console, show_progress=run.show_progress,
+                       on_checkpoint=run.announce_checkpoint)
+    loaded: dict[str, dict[str, KnowledgeGraph]] = {}
 
-    @contextlib.contextmanager
-    def spinner(self, description: str) -> Iterator[None]:
-        """Show a spinner with elapsed time while a step of unknown length runs."""
-        if not self.run.show_progress:
-            self.log(description)
-            yield
-            return
-        columns = [SpinnerColumn(), TextColumn(f"{self.stage}: {escape(description)}"), TimeElapsedColumn()]
-        with Progress(*columns, console=self.run.console, transient=True) as bar:
-            bar.add_task("", total=None)
-            yield
+    def graphs() -> dict[str, KnowledgeGraph]:
+        if "graphs" not in loaded:
+            loaded["graphs"] = load_graphs(run, ctx)
+        return loaded["graphs"]
 
-    def timed(self, name: str) -> Callable[[], None]:
-        """Start a named timer; calling the result records the seconds in the manifest's notes."""
-        start = time.perf_counter()
+    ctx.graph_loader = graphs
+    ctx.decision_loader = lambda: read_decisions(run.run_dir)
+    return StageRun(run=run, ctx=ctx, inputs=inputs, config=config)
 
-        def stop() -> None:
-            self.notes.setdefault("timings", {})[name] = round(time.perf_counter() - start, 3)
 
-        return stop
+def load_graphs(run: RunContext, ctx: StageContext) -> dict[str, KnowledgeGraph]:
+    """Every source's knowledge graph, keyed by plugin name; a second source of the same plugin gets "#<index>"."""
+    graphs: dict[str, KnowledgeGraph] = {}
+    for i, spec in enumerate(run.loaded.recipe.data.sources):
+        graph = run.build("data_sources", f"data.sources[{i}]", spec).graph(ctx)
+        if graph is not None:
+            graphs[spec.plugin if spec.plugin not in graphs else f"{spec.plugin}#{i}"] = graph
+    return graphs

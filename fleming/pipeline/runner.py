@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from fleming.errors import FlemingError, StageError
-from fleming.pipeline.context import RunContext, StageContext
+from fleming.pipeline.context import RunContext, stage_run
 from fleming.pipeline.rundir import (MANIFEST, atomic_write_json, file_digest, fingerprint, hash_outputs,
                                      read_manifest)
 from fleming.pipeline.stages import Stage, plan
@@ -263,11 +263,12 @@ def _run_stage(run: RunContext, stage: Stage, stage_dir: Path, fp: str, resume: 
                versions: dict[str, Any]) -> dict[str, Any]:
     _prepare(stage_dir, fp, resume)
     run.console.print(f"[bold cyan]▶[/bold cyan] {stage.name}: {'resuming' if resume else 'running'}")
-    ctx = StageContext(run=run, stage=stage.name, dir=stage_dir, inputs=stage.inputs, config=stage.config)
+    job = stage_run(run, stage.name, stage_dir, stage.inputs, stage.config, stage.start_from, stage.rollouts)
+    ctx = job.ctx
     started = time.time()
     t0 = time.perf_counter()
     try:
-        stage.run(ctx)
+        stage.run(job)
     except FlemingError as exc:
         raise type(exc)(f"stage '{stage.name}': {exc}") from exc
     except Exception as exc:

@@ -13,7 +13,8 @@ the stage ends. ``max_steps`` (over the whole stage) ends it too. A round that e
 trainer finished its pass) is followed by another pass, up to ``max_rounds``.
 
 Every decision is written to the manifest: each round's ``Selection.reason`` (counts per difficulty), and
-``notes["difficulty-mix"]`` (per round: steps, zero-variance shares, why it ended; the stage's end).
+``notes["difficulty-mix"]`` (per round: steps, zero-variance shares, why it ended); why the stage ended goes to
+``end_reason``.
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PositiveInt, model_validator
 
-from fleming import Checkpoint, QAItem, hookimpl
-from fleming.pipeline.rundir import atomic_write_json
+from fleming import Checkpoint, QAItem, StageContext, hookimpl
+from fleming.io import atomic_write_json
 from fleming.protocols import Selection
 from fleming.types import Difficulty
 
@@ -79,11 +80,13 @@ class DifficultyMix:
         self.stop: str | None = None
         self.round_log: dict[str, Any] = {}
         self.state: Path | None = None  # where a stop reason survives a killed run (the stage folder)
+        self.end_reason: str | None = None
 
-    def select(self, pool: Sequence[QAItem], round: int, last: Checkpoint | None, ctx: Any) -> Selection | None:
+    def select(self, pool: Sequence[QAItem], round: int, last: Checkpoint | None,
+               ctx: StageContext) -> Selection | None:
         """Return the round's mix, or None once rewards went sparse, the step limit or max_rounds was hit."""
         notes = ctx.notes.setdefault("difficulty-mix", {"rounds": []})
-        self.state = Path(ctx.dir) / STATE if getattr(ctx, "dir", None) is not None else None
+        self.state = Path(ctx.dir) / STATE
         if self.stop is None and self.state is not None and self.state.exists():  # resumed after a kill
             self.stop = json.loads(self.state.read_text(encoding="utf-8")).get("stop")
         if self.round_log:
@@ -92,11 +95,11 @@ class DifficultyMix:
         end = self.stop or (f"max_rounds ({self.args.max_rounds}) passes done"
                             if round >= self.args.max_rounds else None)
         if end:
-            notes["end"] = {"round": round, "reason": end}
+            self.end_reason = end
             return None
-        chosen, counts = self.choose(pool, random.Random(f"{getattr(ctx, 'seed', 0)}/{round}"))
+        chosen, counts = self.choose(pool, random.Random(f"{ctx.seed}/{round}"))
         if not chosen:
-            notes["end"] = {"round": round, "reason": f"no items labelled {', '.join(self.args.difficulties)}"}
+            self.end_reason = f"no items labelled {', '.join(self.args.difficulties)}"
             return None
         self.round_log = {"round": round, "items": len(chosen), "by_difficulty": counts, "steps": 0,
                           "zero_variance_share": []}

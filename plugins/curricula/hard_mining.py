@@ -16,7 +16,7 @@ faster than Inspect's ``hf`` provider, which generates each sample's epochs as s
 per-sample bookkeeping this needs none of; the parsing is the same ``fleming.answers.extract_answer``.
 Per-item pass rates are saved under the stage folder (``mining/round-<r>.json``), so a resumed round does
 not evaluate again. Mined-set sizes, the pass-rate histogram and the rollouts go to the round's
-``Selection.reason`` and ``notes["hard-mining"]``.
+``Selection.reason`` and ``notes["hard-mining"]``; why the stage ended goes to ``end_reason``.
 """
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field, PositiveInt
 
-from fleming import Checkpoint, QAItem, hookimpl
+from fleming import Checkpoint, QAItem, StageContext, hookimpl
 from fleming.answers import extract_answer
 from fleming.errors import StageError
-from fleming.pipeline.rundir import atomic_write_json
+from fleming.io import atomic_write_json
 from fleming.prompts import render
 from fleming.protocols import Selection
 
@@ -59,26 +59,28 @@ class HardMining:
 
     def __init__(self, **kwargs: Any) -> None:
         self.args = HardMiningArgs(**kwargs)
+        self.end_reason: str | None = None
 
-    def select(self, pool: Sequence[QAItem], round: int, last: Checkpoint | None, ctx: Any) -> Selection | None:
+    def select(self, pool: Sequence[QAItem], round: int, last: Checkpoint | None,
+               ctx: StageContext) -> Selection | None:
         """Evaluate the pool with the newest policy and return the hard items plus solved ones."""
         notes = ctx.notes.setdefault("hard-mining", {"rounds": []})
         if round >= self.args.rounds:
-            notes["end"] = {"round": round, "reason": f"{self.args.rounds} mining rounds done"}
+            self.end_reason = f"{self.args.rounds} mining rounds done"
             return None
-        seed = getattr(ctx, "seed", 0)
+        seed = ctx.seed
         candidates = list(pool)
         if self.args.pool_limit is not None and len(candidates) > self.args.pool_limit:
             candidates = random.Random(f"{seed}/pool/{round}").sample(candidates, self.args.pool_limit)
         model = str(last.path) if last is not None else start_model(ctx)
         rates = self._rates(candidates, model, seed + round, Path(ctx.dir) / "mining" / f"round-{round}.json", ctx)
         chosen, info = self.mix(candidates, rates, random.Random(f"{seed}/mix/{round}"))
-        base = stage_rollouts(ctx)
+        base = ctx.rollouts or 8
         rollouts = min(self.args.max_rollouts, max(1, round_half(base * self.args.rollouts_growth ** round)))
         info.update(round=round, model=model, evaluated=len(candidates), rollouts=rollouts)
         notes["rounds"].append(info)
         if not info["hard"]:
-            notes["end"] = {"round": round, "reason": f"the policy fails nothing (no pass rate <= {self.args.tau})"}
+            self.end_reason = f"the policy fails nothing (no pass rate <= {self.args.tau})"
             return None
         hist = ", ".join(f"{k}: {v}" for k, v in info["pass_rate_histogram"].items())
         return Selection(items=chosen, rollouts=rollouts,
@@ -161,20 +163,11 @@ def round_half(x: float) -> int:
     return int(x + 0.5)
 
 
-def start_model(ctx: Any) -> str:
-    """Return the model the stage starts from: the `model.json` of its first input stage."""
-    path = Path(ctx.run.run_dir) / ctx.inputs[0] / "model.json"
-    if not path.exists():
-        raise StageError(f"{ctx.stage}: hard-mining cannot find the starting model ({path} is missing)")
-    return json.loads(path.read_text(encoding="utf-8"))["path"]
-
-
-def stage_rollouts(ctx: Any) -> int:
-    """Return the recipe's rollouts for this RL stage (8 when the stage is unknown)."""
-    try:
-        return int(ctx.run.loaded.recipe.rl.stages[ctx.config["index"]].rollouts)
-    except (AttributeError, KeyError, IndexError, TypeError):
-        return 8
+def start_model(ctx: StageContext) -> str:
+    """Return the model the stage starts from."""
+    if ctx.start_model is None:
+        raise StageError(f"{ctx.stage}: hard-mining needs the model the stage starts from (ctx.start_model)")
+    return ctx.start_model
 
 
 @hookimpl

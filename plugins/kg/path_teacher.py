@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from fleming import QAItem, Rejected, hookimpl
+from fleming import QAItem, Rejected, StageContext, hookimpl
 from fleming.kg import KnowledgeGraph
 from fleming.plugins.kg._index import display_name, finding_text
 from fleming.prompts import render
@@ -77,16 +77,9 @@ def _has_path(item: QAItem) -> bool:
     return bool(prov.get("template") and prov.get("path") and prov.get("option_entities"))
 
 
-def load_graph(ctx: Any) -> KnowledgeGraph | None:
+def load_graph(ctx: StageContext) -> KnowledgeGraph | None:
     """Return the recipe's knowledge graph (every KG source, joined), or None when it has none."""
-    run = getattr(ctx, "run", None)
-    if run is None:
-        return None
-    graphs = []
-    for i, spec in enumerate(run.loaded.recipe.data.sources):
-        graph = run.build("data_sources", f"data.sources[{i}]", spec).graph(ctx)
-        if graph is not None:
-            graphs.append(graph)
+    graphs = list(ctx.graphs().values())
     if not graphs:
         return None
     return graphs[0] if len(graphs) == 1 else KnowledgeGraph.union(graphs, name="+".join(g.name for g in graphs))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -51,8 +52,20 @@ def read_json(path: Path) -> Any:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def text(value: Any) -> str:
-    """Return a cell as option/question text: strings stripped, numbers as written, missing as ''."""
+def text(value: Any, what: str = "a text cell") -> str:
+    """Return a cell as option/question text: strings stripped, numbers as written, missing as ''; raise
+    ValueError naming `what` for a value that is not text (a list, an object)."""
     if value is None or (isinstance(value, float) and value != value):
         return ""
-    return value.strip() if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, numbers.Number):
+        return str(value)
+    raise ValueError(f"{what} must be text, not a {type(value).__name__}")
+
+
+def question_text(value: Any, what: str = "question") -> str:
+    """Return the question cell as text; raise ValueError for a null or a value that is not text."""
+    if value is None or (isinstance(value, float) and value != value):
+        raise ValueError(f"{what} must be text, not null")
+    return text(value, what)

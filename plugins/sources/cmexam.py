@@ -74,7 +74,7 @@ class CmexamSource:
                 for row, rec in enumerate(reader, start=1):
                     if self.limit is not None and row > self.limit:
                         break
-                    yield self._item(rec, f"{file}:{start}", split, row)
+                    yield self._item(rec, f"{file}:{start}", split, row)  # csv cells are always text
                     start = reader.line_num + 1
             except UnicodeDecodeError as exc:
                 raise DataError(f"{file}: not UTF-8 text ({exc.reason} near line {start})") from None
@@ -103,7 +103,7 @@ class CmexamSource:
                             where, record)
         extra = {_snake(k): text(v) for k, v in record.items()
                  if k not in (*REQUIRED, "Explanation") and text(v)}
-        provenance = {**extra, "dataset": self.name, "split": split, "row": row}
+        provenance = {**extra, "dataset": self.name, "split": split, "row": row, "where": where}
         return QAItem(id=f"{self.name}:{split}-{row}", question=text(rec["Question"]), options=options,
                       answer=answer, source=self.name, rationale=text(rec.get("Explanation")) or None,
                       provenance=provenance)

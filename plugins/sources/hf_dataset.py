@@ -13,7 +13,7 @@ values, e.g. HF struct padding, are dropped), or a list of columns (trailing emp
 holding a JSON list or object is read as one). ``answer_format`` says what the answer column holds:
 ``letter``, ``index`` (0-based), ``index1`` (1-based) or ``text`` (an option's text). ``name`` is the dataset
 name in ids (``<name>:<id column or split-row>``) and provenance (``dataset``, ``split``, ``row``: the 0-based
-row, plus the ``meta`` columns). A row whose answer is missing (null, empty, -1) is rejected as "no answer
+row, ``where``, plus the ``meta`` columns). A row whose answer is missing (null, empty, -1) is rejected as "no answer
 label"; other unusable rows are rejected with the reason and where they are.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, 
 
 from fleming import QAItem, Rejected, hookimpl
 from fleming.errors import DataError
-from fleming.plugins.sources._files import LETTERS, json_lines, read_json, text
+from fleming.plugins.sources._files import LETTERS, json_lines, question_text, read_json, text
 
 LOCAL_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?$")
@@ -44,6 +44,8 @@ def _dataset_ref(value: str, info: ValidationInfo) -> str | Path:
     if not path.is_absolute() and base is not None:
         path = Path(base) / path
     if path.exists():
+        if not (path.is_file() or path.is_dir()):
+            raise ValueError(f"{path} is not a regular file or a folder")
         return path
     if value.startswith((".", "/", "~")) or value.lower().endswith(LOCAL_SUFFIXES):
         raise ValueError(f"file not found: {path}")
@@ -202,8 +204,8 @@ class HfDatasetSource:
                 yield rec
                 continue
             try:
-                yield self._item(rec, row)
-            except _Bad as exc:
+                yield self._item(rec, row, where)
+            except (_Bad, ValueError) as exc:
                 yield Rejected(str(exc), where, _jsonable(rec))
 
     def _get(self, rec: dict[str, Any], column: str) -> Any:
@@ -268,19 +270,19 @@ class HfDatasetSource:
             raise _Bad(f"answer {letter!r} is not one of the options ({', '.join(options)})")
         return letter
 
-    def _item(self, rec: dict[str, Any], row: int) -> QAItem:
+    def _item(self, rec: dict[str, Any], row: int, where: str) -> QAItem:
         f = self.fields
         options = self._options(rec)
         if not options:
             raise _Bad("no options")
         answer = self._answer(self._get(rec, f.answer), options)
         row_id = text(self._get(rec, f.id)) if f.id else ""
-        provenance = {"dataset": self.name, "split": self.split, "row": row,
+        provenance = {"dataset": self.name, "split": self.split, "row": row, "where": where,
                       **{c: _jsonable(rec.get(c)) for c in f.meta}}
         rationale = text(rec.get(f.rationale)) if f.rationale else ""
-        return QAItem(id=f"{self.name}:{row_id or f'{self.split}-{row}'}", question=text(self._get(rec, f.question)),
-                      options=options, answer=answer, source=self.name, rationale=rationale or None,
-                      provenance=provenance)
+        question = question_text(self._get(rec, f.question))
+        return QAItem(id=f"{self.name}:{row_id or f'{self.split}-{row}'}", question=question, options=options,
+                      answer=answer, source=self.name, rationale=rationale or None, provenance=provenance)
 
     def graph(self, ctx: Any = None) -> None:
         """A QA dataset has no knowledge graph."""

@@ -2,9 +2,10 @@
 
 One JSON object per line: ``{"id", "question", "options": {"A": ..., ...}, "answer", "meta"}`` (the
 schema of the benchmark files fleming evaluates on). ``path`` is a file or a folder of ``*.jsonl``;
-``limit`` keeps the first N rows of each file. A row that is not valid JSON, misses a field, or whose
-answer is not one of its option letters becomes a reject naming the file and line; nothing is dropped
-silently.
+``limit`` keeps the first N rows of each file. A row that is not valid JSON, misses a field, holds a value
+of the wrong type (an id or question that is not a string, options that are not letter -> text, a ``meta``
+that is not an object) or whose answer is not one of its option letters becomes a reject naming the file and
+line; nothing is dropped silently. Each item's provenance records its ``where`` (file:line).
 """
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ from typing import Any
 from pydantic import PositiveInt
 
 from fleming import ExistingPath, QAItem, Rejected, hookimpl
-from fleming.items import json_lines
-
-REQUIRED = ("id", "question", "options", "answer")
+from fleming.items import item_or_reject, json_lines
+from fleming.types import record_problem
 
 
 class JsonlSource:
@@ -30,7 +30,7 @@ class JsonlSource:
 
     def files(self) -> list[Path]:
         """Return the files this source reads, in name order."""
-        return sorted(self.path.glob("*.jsonl")) if self.path.is_dir() else [self.path]
+        return sorted(p for p in self.path.glob("*.jsonl") if p.is_file()) if self.path.is_dir() else [self.path]
 
     def items(self, ctx: Any = None) -> Iterator[QAItem | Rejected]:
         """Yield one item per valid row, and a reject (file:line and reason) per invalid one."""
@@ -43,17 +43,11 @@ class JsonlSource:
 
     @staticmethod
     def _parse(rec: dict[str, Any], where: str, dataset: str, lineno: int) -> QAItem | Rejected:
-        missing = [k for k in REQUIRED if k not in rec]
-        if missing:
-            return Rejected(f"missing field(s): {', '.join(missing)}", where, rec)
-        if not isinstance(rec["options"], dict) or not all(isinstance(v, str) for v in rec["options"].values()):
-            return Rejected("options must be an object of letter -> text", where, rec)
-        if not isinstance(rec["answer"], str) or rec["answer"] not in rec["options"]:
-            return Rejected(f"answer {rec['answer']!r} is not one of the options ({', '.join(rec['options'])})",
-                            where, rec)
-        meta = dict(rec.get("meta") or {})
-        meta.update(dataset=dataset, row=lineno)
-        return QAItem.from_record({**rec, "id": f"{dataset}:{rec['id']}", "meta": meta}, source=dataset)
+        problem = record_problem(rec)
+        if problem is not None:
+            return Rejected(problem, where, rec)
+        meta = {**(rec.get("meta") or {}), "dataset": dataset, "row": lineno}
+        return item_or_reject({**rec, "id": f"{dataset}:{rec['id']}", "meta": meta}, where, source=dataset)
 
     def graph(self, ctx: Any = None) -> None:
         """A QA file has no knowledge graph."""

@@ -10,7 +10,8 @@ Each row is ``{"id", "question", "opa", "opb", "opc", "opd", "cop", "exp", "subj
 
 A row without a label (``cop`` missing, null or -1, as in the test split) is rejected with reason
 "no answer label"; a ``cop`` outside the range is rejected too. ``exp`` becomes the item's rationale.
-Ids are ``<name>:<MedMCQA id>``; provenance holds ``dataset``, ``split``, ``row`` (the line),
+A question or option that is not text is rejected as well. Ids are ``<name>:<MedMCQA id>``; provenance holds
+``dataset``, ``split``, ``row`` (the line), ``where`` (file:line),
 ``subject_name``, ``topic_name`` and ``choice_type``.
 """
 from __future__ import annotations
@@ -22,8 +23,9 @@ from typing import Any, Literal
 from pydantic import PositiveInt
 
 from fleming import ExistingPath, QAItem, Rejected, hookimpl
+from fleming.items import checked
 from fleming.errors import DataError
-from fleming.plugins.sources._files import files_in, guess_split, json_lines, text
+from fleming.plugins.sources._files import files_in, guess_split, json_lines, question_text, text
 
 OPTION_KEYS = ("opa", "opb", "opc", "opd")
 NO_LABEL = "no answer label"
@@ -81,7 +83,11 @@ class MedmcqaSource:
             for lineno, rec in json_lines(file):
                 if self.limit is not None and lineno > self.limit:
                     break
-                yield rec if isinstance(rec, Rejected) else self._item(rec, f"{file}:{lineno}", split, lineno, base)
+                if isinstance(rec, Rejected):
+                    yield rec
+                    continue
+                where = f"{file}:{lineno}"
+                yield checked(lambda: self._item(rec, where, split, lineno, base), where, rec)
 
     def _item(self, rec: dict[str, Any], where: str, split: str, row: int, base: int) -> QAItem | Rejected:
         missing = [k for k in ("question", *OPTION_KEYS) if k not in rec]
@@ -96,12 +102,12 @@ class MedmcqaSource:
         if not base <= cop < base + len(OPTION_KEYS):
             return Rejected(f"cop {cop} is out of range {base}-{base + len(OPTION_KEYS) - 1} (cop_base {base})",
                             where, rec)
-        options = {letter: text(rec[key]) for letter, key in zip("ABCD", OPTION_KEYS)}
-        row_id = text(rec.get("id")) or f"{split}-{row}"
-        provenance = {"dataset": self.name, "split": split, "row": row,
+        options = {letter: text(rec[key], key) for letter, key in zip("ABCD", OPTION_KEYS)}
+        row_id = text(rec.get("id"), "id") or f"{split}-{row}"
+        provenance = {"dataset": self.name, "split": split, "row": row, "where": where,
                       **{k: rec[k] for k in ("subject_name", "topic_name", "choice_type") if rec.get(k) is not None}}
-        return QAItem(id=f"{self.name}:{row_id}", question=text(rec["question"]), options=options,
-                      answer="ABCD"[cop - base], source=self.name, rationale=text(rec.get("exp")) or None,
+        return QAItem(id=f"{self.name}:{row_id}", question=question_text(rec["question"]), options=options,
+                      answer="ABCD"[cop - base], source=self.name, rationale=text(rec.get("exp"), "exp") or None,
                       provenance=provenance)
 
     def graph(self, ctx: Any = None) -> None:

@@ -6,7 +6,8 @@ The file is one JSON object PMID -> ``{"QUESTION", "CONTEXTS": [...], "LABELS", 
 ``Context: <contexts, one per line>\\n\\nQuestion: <QUESTION>``, the same text as the uniform benchmark
 file, so decontamination sees copies; ``contexts: false`` leaves the contexts out. ``LONG_ANSWER`` (the
 abstract's conclusion) becomes the rationale. Ids are ``<name>:<PMID>``; provenance holds ``dataset``,
-``split``, ``row`` (the PMID), ``year`` and ``meshes``. Rejects name ``file:PMID``.
+``split``, ``row`` (the PMID), ``where`` (file:PMID), ``year`` and ``meshes``. An entry whose question or
+answer is not text is rejected. Rejects name ``file:PMID``.
 """
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from typing import Any
 from pydantic import PositiveInt
 
 from fleming import ExistingPath, QAItem, Rejected, hookimpl
+from fleming.items import checked
 from fleming.errors import DataError
-from fleming.plugins.sources._files import read_json, text
+from fleming.plugins.sources._files import question_text, read_json, text
 from fleming.prompts import render
 
 OPTIONS = {"A": "yes", "B": "no", "C": "maybe"}
@@ -45,7 +47,8 @@ class PubmedqaSource:
         for n, (pmid, entry) in enumerate(data.items(), start=1):
             if self.limit is not None and n > self.limit:
                 break
-            yield self._item(str(pmid), entry, f"{self.path}:{pmid}")
+            where = f"{self.path}:{pmid}"
+            yield checked(lambda: self._item(str(pmid), entry, where), where, entry)
 
     def _item(self, pmid: str, entry: Any, where: str) -> QAItem | Rejected:
         if not isinstance(entry, dict):
@@ -53,19 +56,19 @@ class PubmedqaSource:
         missing = [k for k in ("QUESTION", "final_decision") if k not in entry]
         if missing:
             return Rejected(f"missing field(s): {', '.join(missing)}", where, entry)
-        decision = text(entry["final_decision"]).lower()
+        decision = text(entry["final_decision"], "final_decision").lower()
         if decision not in _LETTER:
             return Rejected(f"final_decision {entry['final_decision']!r} is not yes, no or maybe", where, entry)
         contexts = entry.get("CONTEXTS") or []
         if not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
             return Rejected("CONTEXTS must be a list of strings", where, entry)
-        question = render("pubmedqa_question", question=text(entry["QUESTION"]),
+        question = render("pubmedqa_question", question=question_text(entry["QUESTION"], "QUESTION"),
                           contexts=contexts if self.contexts else [])
-        provenance = {"dataset": self.name, "split": self.split, "row": pmid, "year": entry.get("YEAR"),
-                      "meshes": entry.get("MESHES") or []}
+        provenance = {"dataset": self.name, "split": self.split, "row": pmid, "where": where,
+                      "year": entry.get("YEAR"), "meshes": entry.get("MESHES") or []}
         return QAItem(id=f"{self.name}:{pmid}", question=question, options=dict(OPTIONS),
                       answer=_LETTER[decision], source=self.name,
-                      rationale=text(entry.get("LONG_ANSWER")) or None, provenance=provenance)
+                      rationale=text(entry.get("LONG_ANSWER"), "LONG_ANSWER") or None, provenance=provenance)
 
     def graph(self, ctx: Any = None) -> None:
         """A QA file has no knowledge graph."""

@@ -2,9 +2,9 @@
 
 pass@k selection: each item gets ``k`` candidates (``prompts/teacher_cot.jinja``, temperature sampling); a
 candidate is kept when the strict parser reads the item's answer from it and it passes the `format` reward's
-check (reasoning, then one ``<answer>X</answer>`` at the end); the shortest such candidate is kept (the
-paper asks for concise CoT). Items with no passing candidate enter a refinement loop of up to ``rounds``
-rounds: the last attempt is shown back to the model with a follow-up prompt:
+check (``fleming.answers.well_formed``: reasoning, then one ``<answer>X</answer>`` at the end); the shortest
+such candidate is kept (the paper asks for concise CoT). Items with no passing candidate enter a refinement
+loop of up to ``rounds`` rounds: the last attempt is shown back to the model with a follow-up prompt:
 
 * ``teacher_correct``: the attempt had no readable answer or broke the format (self-correction);
 * ``teacher_backtrack``: it reached another option (first refinement round: go back to the faulty step);
@@ -23,9 +23,8 @@ from typing import Annotated, Any
 from pydantic import Field, PositiveInt
 
 from fleming import QAItem, Rejected, hookimpl
-from fleming.answers import extract_answer
+from fleming.answers import extract_answer, strip_end, well_formed
 from fleming.llm_calls import LLMClient, LLMRequest, complete_in_stage
-from fleming.plugins.rewards import FormatReward
 from fleming.prompts import render
 
 NAME = "llm-teacher"
@@ -43,7 +42,6 @@ class LlmTeacher:
         self.config = {"temperature": temperature, "max_tokens": max_tokens}
         self.client = LLMClient(model, dict(model_args or {}), max_connections=max_connections, retries=retries,
                                 timeout=timeout, use_cache=cache)
-        self.format = FormatReward()
 
     def explain(self, items: Sequence[QAItem], ctx: Any) -> Iterator[QAItem | Rejected]:
         """Yield each item with its kept rationale, or a `Rejected` listing the failed attempts."""
@@ -109,9 +107,9 @@ class LlmTeacher:
         """Return (the cleaned text, a note: parsed answer, ok, error)."""
         if not res.ok:
             return "", {"answer": None, "ok": False, "error": res.error}
-        text = self.format.strip_end(res.text or "")
+        text = strip_end(res.text or "")
         got = extract_answer(text, list(item.options))
-        ok = got == item.answer and self.format.well_formed(text, list(item.options))
+        ok = got == item.answer and well_formed(text, list(item.options))
         return text, {"answer": got, "ok": ok, "error": None if ok else
                       ("wrong answer" if got not in (None, item.answer) else "format")}
 

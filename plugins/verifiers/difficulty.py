@@ -22,8 +22,8 @@ from pydantic import Field, PositiveInt
 
 from fleming import QAItem, hookimpl
 from fleming.llm_calls import LLMRequest, complete_in_stage
-from fleming.plugins.verifiers.label_check import client_for
 from fleming.prompts import render
+from fleming.sampling import client_for
 from fleming.types import DIFFICULTIES, Verdict
 
 _TAG = re.compile(r"<difficulty>\s*\**\s*([A-Za-z]+)\s*\**\s*</difficulty>", re.IGNORECASE)

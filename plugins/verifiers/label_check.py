@@ -4,8 +4,9 @@ The paper's check: a state-of-the-art LLM answers each item five times and an it
 correctly goes to manual review as a possibly wrong label. Each trial poses the item exactly as the
 evaluation does (``prompts/eval_system.jinja`` + ``prompts/eval_mcq.jinja``, options in their order), at
 ``temperature`` > 0, through any Inspect model (``openai/gpt-4o``, ``anthropic/...``, ``vllm/...``,
-``hf/<label>`` with ``model_args: {model_path: DIR}``, ``mockllm/model``). Answers are read with the one
-answer parser, ``fleming.answers.extract_answer`` in strict mode (the lenient answers are recorded too).
+``hf/<label>`` with ``model_args: {model_path: DIR}``, ``mockllm/model``), sampled with
+``fleming.sampling.sample_answers``. Answers are read with the one answer parser,
+``fleming.answers.extract_answer`` in strict mode (the lenient answers are recorded too).
 
 Rule: an item is *flagged* when the model is right in fewer than ``min_correct`` of its ``trials``
 (default 1: flagged only when never right, the paper's rule; ``min_correct: 3`` flags items answered right
@@ -29,56 +30,16 @@ notes under ``label-check``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PositiveInt
 
 from fleming import QAItem, hookimpl
-from fleming.answers import extract_answer
-from fleming.formats import chat_messages
-from fleming.llm_calls import LLMClient, LLMRequest, complete_in_stage
-from fleming.review import Decision, item_digest, queue_row, read_decisions, write_queue
+from fleming.review import Decision, item_digest, queue_row, write_queue
+from fleming.sampling import Trials, client_for, sample_answers
 from fleming.types import Verdict
 
 Policy = Literal["review", "flag", "drop"]
-
-
-@dataclass(frozen=True)
-class Trials:
-    """One item's k answers: strict and lenient letters (None: no answer), errors of failed calls."""
-
-    answers: list[str | None]
-    lenient: list[str | None]
-    errors: list[str]
-
-    def correct(self, answer: str, mode: Literal["strict", "lenient"] = "strict") -> int:
-        """How many answers, read in `mode`, equal `answer`."""
-        return sum(a == answer for a in (self.answers if mode == "strict" else self.lenient))
-
-
-def sample_answers(client: LLMClient, items: Sequence[QAItem], k: int, config: dict[str, Any], ctx: Any,
-                   name: str, seed: int | None = None) -> list[Trials]:
-    """Ask `client` each item `k` times with the evaluation prompt and parse every answer."""
-    requests = [LLMRequest(chat_messages(it), {**config, **({"seed": seed + t} if seed is not None else {})}, t)
-                for it in items for t in range(k)]
-    results = complete_in_stage(client, requests, ctx, f"{name}: {len(items)} items × {k}", name)
-    out: list[Trials] = []
-    for n, it in enumerate(items):
-        got = results[n * k:(n + 1) * k]
-        letters = list(it.options)
-        out.append(Trials(
-            answers=[extract_answer(r.text, letters) if r.ok else None for r in got],
-            lenient=[extract_answer(r.text, letters, mode="lenient") if r.ok else None for r in got],
-            errors=[r.error for r in got if not r.ok and r.error]))
-    return out
-
-
-def client_for(model: str, model_args: dict[str, Any], max_connections: int, retries: int, backoff: float,
-               timeout: float | None, cache: bool) -> LLMClient:
-    """Build the cached, retrying client the LLM verifiers share."""
-    return LLMClient(model, model_args, max_connections=max_connections, retries=retries, backoff=backoff,
-                     timeout=timeout, use_cache=cache)
 
 
 class LabelCheck:
@@ -105,8 +66,7 @@ class LabelCheck:
 
     def verify(self, items: Sequence[QAItem], ctx: Any) -> list[Verdict]:
         """Return one verdict per item and write the review queue into the stage folder."""
-        run_dir = getattr(getattr(ctx, "run", None), "run_dir", None)
-        decisions = read_decisions(run_dir) if run_dir is not None else {}
+        decisions = ctx.review_decisions()
         trials = sample_answers(self.client, items, self.trials, self.config, ctx, self.name, self.seed)
         verdicts: list[Verdict] = []
         queue: list[dict[str, Any]] = []

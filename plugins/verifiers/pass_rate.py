@@ -10,22 +10,23 @@ and bucket the pass rate:
 * rate >= ``moderate_at`` (default 0.3): moderate;
 * otherwise: difficult.
 
-``model`` is any Inspect model string; left out, it is ``hf/<label>`` of the run's base model (read from the
-run's ``model/model.json``). Each item gets ``difficulty`` and ``meta.pass_rate`` = ``{rate, k, model, parser}``;
-an item any of whose calls keeps failing keeps its difficulty and is ``unverified`` with the error. Calls are
-cached (``fleming.llm_calls``); usage goes into the manifest notes under ``pass-rate``.
+``model`` is any Inspect model string; left out, it is ``hf/<name>`` of the run's base model
+(``ctx.base_model``, named by its folder's name). Each item gets ``difficulty`` and ``meta.pass_rate`` =
+``{rate, k, model, parser}``; an item any of whose calls keeps failing keeps its difficulty and is
+``unverified`` with the error. Calls are cached (``fleming.llm_calls``); usage goes into the manifest notes
+under ``pass-rate``.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PositiveInt
 
-from fleming import QAItem, hookimpl
+from fleming import QAItem, StageContext, hookimpl
 from fleming.errors import StageError
-from fleming.plugins.verifiers.label_check import client_for, sample_answers
+from fleming.sampling import client_for, sample_answers
 from fleming.types import Verdict
 
 Rate = Annotated[float, Field(ge=0, le=1)]
@@ -36,16 +37,12 @@ def bucket(rate: float, easy_at: float, moderate_at: float) -> str:
     return "easy" if rate >= easy_at else "moderate" if rate >= moderate_at else "difficult"
 
 
-def base_model(ctx: Any) -> tuple[str, dict[str, Any]]:
-    """Return the Inspect name and model args of the run's base model (``hf/<label>`` + its folder)."""
-    run_dir = getattr(getattr(ctx, "run", None), "run_dir", None)
-    path = run_dir / "model" / "model.json" if run_dir is not None else None
-    if path is None or not path.exists():
-        raise StageError("pass-rate: no model given and the run's base model is unknown (model/model.json "
-                         "is missing); set data.annotate[].args.model")
-    info = json.loads(path.read_text(encoding="utf-8"))
-    label = str(info.get("label") or "base").replace("/", "-")
-    return f"hf/{label}", {"model_path": info["path"]}
+def base_model(ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """Return the Inspect name and model args of the run's base model (``hf/<folder name>`` + its path)."""
+    if ctx.base_model is None:
+        raise StageError(f"{ctx.stage}: pass-rate: no model given and the run's base model is unknown; "
+                         "set data.annotate[].args.model")
+    return f"hf/{PurePath(ctx.base_model).name or 'base'}", {"model_path": ctx.base_model}
 
 
 class PassRateAnnotator:
@@ -69,7 +66,7 @@ class PassRateAnnotator:
         self.easy_at, self.moderate_at, self.parser, self.seed = easy_at, moderate_at, parser, seed
         self.calls = (max_connections, retries, backoff, timeout, cache)
 
-    def verify(self, items: Sequence[QAItem], ctx: Any) -> list[Verdict]:
+    def verify(self, items: Sequence[QAItem], ctx: StageContext) -> list[Verdict]:
         """Return one verdict per item, each item carrying the difficulty its pass rate gives."""
         model, args = (self.model, self.model_args) if self.model else base_model(ctx)
         client = client_for(model, {**args, **self.model_args}, *self.calls)

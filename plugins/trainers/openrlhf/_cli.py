@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from fleming.errors import MissingDependencyError, StageError
+from fleming.plugins.trainers.openrlhf._config import OPENRLHF_HINT
 
 
 def _main_block(module: str) -> ast.Module:
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
-        raise MissingDependencyError(f"{module} is not installed: pip install --no-deps openrlhf==0.11.2")
+        raise MissingDependencyError(f"{module} is not installed: {OPENRLHF_HINT}")
     tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"), spec.origin)
     for node in tree.body:
         if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
@@ -76,22 +77,3 @@ def parse_openrlhf_args(module: str, argv: Sequence[str]) -> Any:
     finally:
         sys.argv = old_argv
     return got["args"]
-
-
-def planned_command(args: Any, kind: str, model: str, output_dir: Path, seed: int, rollouts: int = 8,
-                    max_steps: int | None = None) -> tuple[str, list[str], list[str]]:
-    """Build the command a job of `kind` ("sft" or "grpo") would submit, exporting nothing: the data and reward
-    paths are where the export would write them under ``<output_dir>/export``. `args` are the trainer's Args.
-    Return (OpenRLHF module, its arguments, the full ``ray job submit`` command)."""
-    from fleming.plugins.trainers.openrlhf import _export as export
-    from fleming.plugins.trainers.openrlhf.trainer import PPO, SFT
-
-    folder = Path(output_dir) / "export"
-    if kind == "grpo":
-        paths = {"prompts": folder / "prompts.jsonl", "reward_func": folder / export.REWARD_FILE}
-        module, argv = PPO, export.grpo_argv(args, model, paths, Path(output_dir), rollouts, seed, max_steps)
-    elif kind == "sft":
-        module, argv = SFT, export.sft_argv(args, model, folder / "sft.jsonl", Path(output_dir), seed)
-    else:
-        raise StageError(f"trainer 'openrlhf': unknown job kind '{kind}' (expected sft or grpo)")
-    return module, argv, export.launch_argv(module, argv, args.address, folder)

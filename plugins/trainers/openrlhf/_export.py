@@ -1,49 +1,39 @@
 """What the `openrlhf` trainer hands OpenRLHF: the prompt set, the reward file, and the command lines.
 
 Export folder: ``prompts.jsonl`` (``fleming.formats.openrlhf_record``: chat ``input``, ``id`` used as the
-label), ``items.jsonl`` (the same items in the uniform schema), ``rewards.json`` (the recipe's rewards:
-plugin, validated args, weight) and ``reward_func.py`` (a copy of `fleming.plugins.trainers.openrlhf._reward`).
+label), ``items.jsonl`` (the same items in the uniform schema), ``rewards.json`` (the job's ``reward_specs``:
+plugin, validated args, weight) and ``reward_func.py`` (a copy of ``_reward.py`` beside this module).
 Commands use the dotted flags of OpenRLHF 0.11 (``openrlhf.cli.train_ppo_ray`` / ``openrlhf.cli.train_sft``).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from fleming.errors import StageError
 from fleming.formats import openrlhf_record
+from fleming.io import atomic_write_json, atomic_write_text
 from fleming.items import jsonl_text
-from fleming.pipeline.rundir import atomic_write_json, atomic_write_text
+from fleming.protocols import RewardSpec
+from fleming.plugins.trainers.openrlhf._config import PPO, SFT, OpenRlhfArgs
 from fleming.types import QAItem
 
 REWARD_FILE = "reward_func.py"
+REWARD_SOURCE = Path(__file__).with_name("_reward.py")
 
 
-def reward_specs(ctx: Any) -> list[dict[str, Any]]:
-    """The recipe's rewards as JSON-ready specs (plugin, validated args, weight), from the run context."""
-    from fleming.components import split_weight
-
-    loaded = ctx.run.loaded
-    specs = []
-    for i, comp in enumerate(loaded.recipe.rl.rewards):
-        args, weight = split_weight("rewards", dict(comp.args), f"rl.rewards[{i}]")
-        specs.append({"plugin": comp.plugin, "args": loaded.args.get(f"rl.rewards[{i}]", args), "weight": weight})
-    return specs
-
-
-def export_grpo(folder: Path, items: Sequence[QAItem], specs: Sequence[dict[str, Any]]) -> dict[str, Path]:
+def export_grpo(folder: Path, items: Sequence[QAItem], specs: Sequence[RewardSpec]) -> dict[str, Path]:
     """Write the prompt set and the reward file for one GRPO round; return their paths."""
-    from fleming.plugins.trainers.openrlhf import _reward as openrlhf_reward
-
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"prompts": folder / "prompts.jsonl", "items": folder / "items.jsonl",
              "rewards": folder / "rewards.json", "reward_func": folder / REWARD_FILE}
     atomic_write_text(paths["prompts"], jsonl_text([openrlhf_record(it) for it in items]))
     atomic_write_text(paths["items"], jsonl_text([it.to_record() for it in items]))
-    atomic_write_text(paths["rewards"], json.dumps(list(specs), default=str, indent=1))
-    shutil.copyfile(openrlhf_reward.__file__, paths["reward_func"])
+    atomic_write_text(paths["rewards"], json.dumps([dataclasses.asdict(s) for s in specs], default=str, indent=1))
+    shutil.copyfile(REWARD_SOURCE, paths["reward_func"])
     return paths
 
 
@@ -57,7 +47,7 @@ def export_sft(folder: Path, items: Sequence[QAItem]) -> Path:
     return path
 
 
-def grpo_argv(a: Any, model: str, paths: dict[str, Path], ckpt: Path, rollouts: int, seed: int,
+def grpo_argv(a: OpenRlhfArgs, model: str, paths: dict[str, Path], ckpt: Path, rollouts: int, seed: int,
               max_steps: int | None) -> list[str]:
     """The ``openrlhf.cli.train_ppo_ray`` arguments for one GRPO round (args `a`: the trainer's Args)."""
     argv = ["--actor.model_name_or_path", model, "--reward.remote_url", str(paths["reward_func"]),
@@ -86,7 +76,7 @@ def grpo_argv(a: Any, model: str, paths: dict[str, Path], ckpt: Path, rollouts: 
     return argv + list(a.extra_args)
 
 
-def sft_argv(a: Any, model: str, data: Path, ckpt: Path, seed: int) -> list[str]:
+def sft_argv(a: OpenRlhfArgs, model: str, data: Path, ckpt: Path, seed: int) -> list[str]:
     """The ``openrlhf.cli.train_sft`` arguments for the cold start."""
     argv = ["--model.model_name_or_path", model, "--data.dataset", str(data), "--data.input_key", "input",
             "--data.output_key", "output", "--data.apply_chat_template", "--data.max_len", str(a.max_len),
@@ -115,3 +105,19 @@ def write_command(folder: Path, command: Sequence[str]) -> Path:
     atomic_write_text(path, "#!/bin/sh\n" + " \\\n  ".join(shlex.quote(c) for c in command) + "\n")
     atomic_write_json(folder / "command.json", list(command))
     return path
+
+
+def planned_command(args: OpenRlhfArgs, kind: str, model: str, output_dir: Path, seed: int, rollouts: int = 8,
+                    max_steps: int | None = None) -> tuple[str, list[str], list[str]]:
+    """Build the command a job of `kind` ("sft" or "grpo") would submit, exporting nothing: the data and reward
+    paths are where the export would write them under ``<output_dir>/export``.
+    Return (OpenRLHF module, its arguments, the full ``ray job submit`` command)."""
+    folder = Path(output_dir) / "export"
+    if kind == "grpo":
+        paths = {"prompts": folder / "prompts.jsonl", "reward_func": folder / REWARD_FILE}
+        module, argv = PPO, grpo_argv(args, model, paths, Path(output_dir), rollouts, seed, max_steps)
+    elif kind == "sft":
+        module, argv = SFT, sft_argv(args, model, folder / "sft.jsonl", Path(output_dir), seed)
+    else:
+        raise StageError(f"trainer 'openrlhf': unknown job kind '{kind}' (expected sft or grpo)")
+    return module, argv, launch_argv(module, argv, args.address, folder)

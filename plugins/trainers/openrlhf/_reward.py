@@ -1,8 +1,8 @@
 """The ``reward_func`` file OpenRLHF loads (``--reward.remote_url <folder>/reward_func.py``).
 
-`fleming.plugins.trainers.openrlhf._export` copies this module into the export folder beside ``rewards.json`` (the
+The `openrlhf` trainer's export copies this module into the export folder beside ``rewards.json`` (the
 recipe's rewards: plugin name, validated args, weight) and ``items.jsonl`` (the prompts' items in the
-uniform schema). On first call it rebuilds the rewards through fleming's plugin registry, so a
+uniform schema). On first call it rebuilds the rewards with ``fleming.build_component``, so a
 third-party reward installed on the cluster works the same as a default one. The prompt dataset's
 label is the item id (``--data.label_key id``), which finds the full item (options and answer).
 
@@ -16,6 +16,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from fleming import QAItem, build_component
+
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("fleming.openrlhf_reward")
 _state: dict[str, Any] = {}
@@ -23,16 +25,9 @@ _state: dict[str, Any] = {}
 
 def _load() -> tuple[list[tuple[str, Any, float]], dict[str, Any]]:
     if "rewards" not in _state:
-        from fleming.components import build
-        from fleming.plugin_manager import load_registry
-        from fleming.recipe import Component
-        from fleming.types import QAItem
-
-        _, registry = load_registry()
         specs = json.loads((HERE / "rewards.json").read_text(encoding="utf-8"))
-        _state["rewards"] = [(s["plugin"], build(registry, "rewards", Component(plugin=s["plugin"], args=s["args"]),
-                                                 f"rl.rewards[{i}]", HERE), float(s["weight"]))
-                             for i, s in enumerate(specs)]
+        _state["rewards"] = [(s["plugin"], build_component("rewards", s["plugin"], s["args"], HERE, f"rl.rewards[{i}]"),
+                              float(s["weight"])) for i, s in enumerate(specs)]
         with open(HERE / "items.jsonl", encoding="utf-8") as fh:
             items = [QAItem.from_record(json.loads(line)) for line in fh if line.strip()]
         _state["items"] = {it.id: it for it in items}

@@ -15,54 +15,22 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
+from typing import Any
 
 from fleming import Checkpoint, hookimpl
-from fleming.errors import MissingDependencyError, StageError
-from fleming.pipeline.rundir import atomic_write_json
+from fleming.errors import FlemingError, MissingDependencyError, StageError
+from fleming.io import atomic_write_json
 from fleming.plugins.trainers.openrlhf import _export as export
-from fleming.protocols import TrainJob
+from fleming.plugins.trainers.openrlhf._cli import parse_openrlhf_args
+from fleming.plugins.trainers.openrlhf._config import OPENRLHF_HINT, PPO, RAY_HINT, SFT, OpenRlhfArgs
+from fleming.protocols import PlannedCommand, Requirement, TrainJob
 
-PPO = "openrlhf.cli.train_ppo_ray"
-SFT = "openrlhf.cli.train_sft"
 _HF = re.compile(r"^global_step(\d+)_hf$")
 DONE = "fleming-openrlhf.json"
-
-
-class OpenRlhfArgs(BaseModel):
-    """The `openrlhf` trainer's recipe args."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    dry_run: bool = Field(default=False, description="write and check the command, train nothing")
-    address: str | None = Field(default=None, description="Ray address for `ray job submit` (default RAY_ADDRESS)")
-    estimator: Literal["dr_grpo", "group_norm", "reinforce_baseline", "rloo"] = "dr_grpo"
-    learning_rate: PositiveFloat = 1e-6
-    sft_learning_rate: PositiveFloat = 5e-6
-    sft_epochs: PositiveInt = 1
-    kl: float = Field(default=0.0, ge=0, description="KL weight (0: none, as in the paper)")
-    temperature: PositiveFloat = 1.0
-    episodes: PositiveInt = 1
-    rollout_batch_size: PositiveInt = 128
-    train_batch_size: PositiveInt = 128
-    micro_batch_size: PositiveInt = 4
-    max_new_tokens: PositiveInt = 2048
-    max_len: PositiveInt = 4096
-    num_nodes: PositiveInt = 1
-    gpus_per_node: PositiveInt = 8
-    vllm_engines: PositiveInt = 4
-    vllm_tensor_parallel: PositiveInt = 1
-    zero_stage: Literal[0, 1, 2, 3] = 3
-    colocate: bool = True
-    lora_rank: NonNegativeInt = 0
-    lora_alpha: PositiveInt = 16
-    save_steps: int = Field(default=20, description="save a HF checkpoint every N steps (-1: only at the end)")
-    extra_args: list[str] = Field(default_factory=list, description="more OpenRLHF flags, passed as given")
 
 
 class OpenRlhfTrainer:
@@ -78,10 +46,9 @@ class OpenRlhfTrainer:
         out = Path(job.output_dir)
         folder = out / "export"
         if job.kind == "grpo":
-            if getattr(ctx, "run", None) is None:
-                raise StageError(f"{job.stage}: trainer 'openrlhf' exports the recipe's rewards and needs the run")
-            specs = export.reward_specs(ctx)
-            paths = export.export_grpo(folder, job.items, specs)
+            if not job.reward_specs:
+                raise StageError(f"{job.stage}: trainer 'openrlhf' needs the job's reward specs (rl.rewards)")
+            paths = export.export_grpo(folder, job.items, job.reward_specs)
             return PPO, export.grpo_argv(self.args, job.model_path, paths, out, job.rollouts, job.seed, job.max_steps)
         if job.kind == "sft":
             missing = [it.id for it in job.items if not it.rationale]
@@ -99,8 +66,6 @@ class OpenRlhfTrainer:
             return Checkpoint(Path(rec["path"]), job.stage, int(rec["step"]))
         module, argv = self.command(job, ctx)
         if importlib.util.find_spec("openrlhf") is not None:
-            from fleming.plugins.trainers.openrlhf._cli import parse_openrlhf_args
-
             parse_openrlhf_args(module, argv)
         full = export.launch_argv(module, argv, self.args.address, out / "export")
         path = export.write_command(out / "export", full)
@@ -109,11 +74,37 @@ class OpenRlhfTrainer:
             raise StageError(f"{job.stage}: dry run: OpenRLHF command written to {path} (checked against "
                              "OpenRLHF's parser where it is installed); nothing was trained")
         if importlib.util.find_spec("ray") is None:
-            raise MissingDependencyError("trainer 'openrlhf' launches through Ray: pip install 'fleming-med[openrlhf]'")
+            raise MissingDependencyError(f"trainer 'openrlhf' launches through Ray: {RAY_HINT}")
         result = subprocess.run(full, check=False)
         if result.returncode != 0:
             raise StageError(f"{job.stage}: the OpenRLHF job failed (exit {result.returncode}); command: {path}")
         return announce_checkpoints(job, out)
+
+    def requirements(self) -> list[Requirement]:
+        """Ray submits each job; OpenRLHF here checks the commands with its own parser."""
+        return [Requirement("ray", "it submits each job with `ray job submit`", RAY_HINT),
+                Requirement("openrlhf", "the commands are not checked against OpenRLHF's own parser here",
+                            OPENRLHF_HINT)]
+
+    def preflight(self) -> list[str]:
+        """Warn when no Ray cluster is named."""
+        if self.args.address or os.environ.get("RAY_ADDRESS"):
+            return []
+        return ["no Ray cluster named (args.address or RAY_ADDRESS): `ray job submit` will look for one on "
+                "this machine"]
+
+    def planned_commands(self, job: TrainJob) -> list[PlannedCommand]:
+        """The ``ray job submit`` command of `job`, checked with OpenRLHF's parser where it is installed."""
+        module, argv, full = export.planned_command(self.args, job.kind, job.model_path, Path(job.output_dir),
+                                                    job.seed, job.rollouts, job.max_steps)
+        checked, problem = importlib.util.find_spec("openrlhf") is not None, None
+        if checked:
+            try:
+                parse_openrlhf_args(module, argv)
+            except FlemingError as exc:
+                checked, problem = False, str(exc)
+        return [PlannedCommand(module, full, "OpenRLHF's own parser", checked, problem,
+                               "its data and reward paths are where the export would write them")]
 
 
 def hf_checkpoints(folder: Path) -> list[tuple[int, Path]]:

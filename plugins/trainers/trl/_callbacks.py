@@ -7,8 +7,9 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from fleming.types import Checkpoint
+from fleming.plugins.trainers.trl._checkpoints import mark_saved
 from fleming.plugins.trainers.trl._rewards import RewardLedger
+from fleming.types import Checkpoint
 
 MERGED = "merged"
 
@@ -46,9 +47,11 @@ class AnnounceCallback(TrainerCallback):
         self.metrics.update({k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))})
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        """Announce ``checkpoint-<global_step>`` (its step counted from the stage's start)."""
+        """Announce ``checkpoint-<global_step>`` (its step counted from the stage's start), then mark it
+        complete: TRL's save has returned, so a rerun may resume from it."""
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         self.announce(folder, state.global_step)
+        mark_saved(folder, state.global_step)
 
     def announce(self, folder: Path, global_step: int) -> Checkpoint:
         """Announce one saved folder (merging LoRA weights first) and return its Checkpoint."""
@@ -99,7 +102,7 @@ class RichProgressCallback(TrainerCallback):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(TextColumn(f"{self.ctx.stage}: {self.description}"), BarColumn(),
-                            MofNCompleteColumn(), TimeElapsedColumn(), console=self.ctx.run.console,
+                            MofNCompleteColumn(), TimeElapsedColumn(), console=self.ctx.console,
                             transient=True)
         self.bar.start()
         self.task = self.bar.add_task("", total=state.max_steps, completed=state.global_step)

@@ -1,4 +1,4 @@
-"""Building and running the TRL trainers for the `trl` trainer plugin (imports TRL; loaded only to train)."""
+"""Building and running the TRL trainers for the `trl` trainer plugin (TRL itself is imported only to train)."""
 from __future__ import annotations
 
 import time
@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from fleming import Checkpoint
-from fleming.errors import StageError
+from fleming.errors import MissingDependencyError, StageError
 from fleming.formats import trl_record
-from fleming.plugins.trainers.trl._callbacks import AnnounceCallback, CurriculumCallback, RichProgressCallback
+from fleming.plugins.trainers.trl._checkpoints import mark_saved, prepare_resume, write_done
+from fleming.plugins.trainers.trl._config import TrlArgs
 from fleming.plugins.trainers.trl._rewards import trl_reward_funcs
-from fleming.plugins.trainers.trl.trainer import TrlArgs, newest_checkpoint, write_done
 from fleming.protocols import TrainJob
 
 
@@ -37,7 +37,8 @@ def grpo_config(args: TrlArgs, job: TrainJob, show_progress: bool = False) -> An
     from trl import GRPOConfig
 
     extra = {"loss_type": args.loss_type} if args.loss_type else {}
-    return GRPOConfig(**common_config(args, job, show_progress), scale_rewards="none", beta=args.kl,
+    return GRPOConfig(**common_config(args, job, show_progress), shuffle_dataset=not job.ordered,
+                      scale_rewards="none", beta=args.kl,
                       num_generations=job.rollouts, per_device_train_batch_size=args.batch_size * job.rollouts,
                       max_completion_length=args.max_completion_length, temperature=args.temperature,
                       reward_weights=[float(w) for _, w in job.rewards], **extra)
@@ -48,6 +49,7 @@ def sft_config(args: TrlArgs, job: TrainJob, show_progress: bool = False) -> Any
     from trl import SFTConfig
 
     return SFTConfig(**common_config(args, job, show_progress), per_device_train_batch_size=args.batch_size,
+                     train_sampling_strategy="sequential" if job.ordered else "random",
                      max_length=args.max_length, completion_only_loss=True)
 
 
@@ -71,8 +73,6 @@ def _peft_config(args: TrlArgs) -> Any:
     try:
         from peft import LoraConfig
     except ImportError:
-        from fleming.errors import MissingDependencyError
-
         raise MissingDependencyError("trainer 'trl' with lora: true needs peft: pip install peft")
     return LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, target_modules="all-linear",
                       task_type="CAUSAL_LM")
@@ -101,12 +101,13 @@ def policy(args: TrlArgs, job: TrainJob) -> Any:
     return model
 
 
-def build_trainer(args: TrlArgs, job: TrainJob, ctx: Any, offset: int) -> tuple[Any, AnnounceCallback,
-                                                                                  CurriculumCallback | None]:
-    """The TRL trainer for a job, with fleming's callbacks attached."""
+def build_trainer(args: TrlArgs, job: TrainJob, ctx: Any, offset: int) -> tuple[Any, Any, Any]:
+    """The TRL trainer for a job, with fleming's callbacks attached; also the announce and curriculum callbacks."""
     from datasets import Dataset
 
-    show = bool(ctx is not None and getattr(getattr(ctx, "run", None), "show_progress", False))
+    from fleming.plugins.trainers.trl._callbacks import AnnounceCallback, CurriculumCallback, RichProgressCallback
+
+    show = bool(getattr(ctx, "show_progress", False))
     announce = AnnounceCallback(job, offset, args.lora)
     callbacks: list[Any] = [announce]
     if show:
@@ -155,10 +156,13 @@ def compact_lm_head_off_triton() -> Iterator[None]:
 
 
 def run_job(args: TrlArgs, job: TrainJob, ctx: Any, offset: int) -> Checkpoint:
-    """Train (resuming from the newest checkpoint in the output folder), save and announce the final state."""
+    """Train (resuming from the newest complete checkpoint in the output folder), save and announce the final
+    state."""
     out = Path(job.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    resume = newest_checkpoint(out)
+    resume, removed = prepare_resume(out)
+    for line in removed:
+        _log(ctx, f"{line}; {f'resuming from {resume[0].name}' if resume else 'starting the round over'}")
     trainer, announce, curriculum_cb = build_trainer(args, job, ctx, offset)
     t0 = time.perf_counter()
     with compact_lm_head_off_triton():
@@ -170,6 +174,7 @@ def run_job(args: TrlArgs, job: TrainJob, ctx: Any, offset: int) -> Checkpoint:
         trainer.save_model(str(final))  # the last step fell between saves: save it now
         trainer.state.save_to_json(str(final / "trainer_state.json"))
         ckpt = announce.announce(final, step)
+        mark_saved(final, step)
     else:
         ckpt = next((c for c in reversed(announce.saved) if c.step == offset + step), None) \
             or Checkpoint(final / "merged" if args.lora else final, job.stage, offset + step,
@@ -177,6 +182,8 @@ def run_job(args: TrlArgs, job: TrainJob, ctx: Any, offset: int) -> Checkpoint:
     record: dict[str, Any] = {"kind": job.kind, "items": len(job.items), "global_step": step,
                               "first_step": offset + 1, "seconds": seconds,
                               "resumed_from": str(resume[0]) if resume else None}
+    if removed:
+        record["removed_incomplete"] = removed
     if job.kind == "grpo":
         record["rollouts"] = job.rollouts
     if curriculum_cb is not None and curriculum_cb.reason:
@@ -185,3 +192,8 @@ def run_job(args: TrlArgs, job: TrainJob, ctx: Any, offset: int) -> Checkpoint:
     job.notes.setdefault("trl", []).append(record)
     write_done(out, ckpt, record)
     return ckpt
+
+
+def _log(ctx: Any, message: str) -> None:
+    if ctx is not None and hasattr(ctx, "log"):
+        ctx.log(message)

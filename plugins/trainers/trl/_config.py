@@ -1,0 +1,40 @@
+"""The `trl` trainer's recipe args (the options users write, kept apart from the machinery)."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+
+class TrlArgs(BaseModel):
+    """The `trl` trainer's recipe args."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: PositiveFloat = Field(default=1e-6, description="optimizer learning rate")
+    epochs: PositiveFloat = Field(default=1.0, description="passes over the items when no max_steps is set")
+    max_steps: PositiveInt | None = Field(default=None, description="optimizer steps (the RL stage's max_steps wins)")
+    batch_size: PositiveInt = Field(default=4, description="SFT: sequences per step; GRPO: prompts per step "
+                                                           "(each with `rollouts` completions)")
+    grad_accumulation: PositiveInt = Field(default=1, description="gradient accumulation steps")
+    max_length: PositiveInt = Field(default=1024, description="SFT: longest prompt + rationale in tokens")
+    max_completion_length: PositiveInt = Field(default=128, description="GRPO: longest sampled completion")
+    temperature: PositiveFloat = Field(default=1.0, description="GRPO sampling temperature")
+    kl: float = Field(default=0.0, ge=0, description="GRPO KL weight (TRL beta); 0 loads no reference model")
+    loss_type: str | None = Field(default=None, description="GRPO loss aggregation (TRL loss_type; default TRL's)")
+    lora: bool = Field(default=False, description="train a LoRA adapter instead of all weights")
+    lora_r: PositiveInt = Field(default=16, description="LoRA rank")
+    lora_alpha: PositiveInt = Field(default=32, description="LoRA alpha")
+    train_layers: PositiveInt | None = Field(default=None, description="train only the top N transformer blocks "
+                                             "and the final norm (the rest, embeddings included, stay frozen: a "
+                                             "shorter backward pass, for CPU runs); default: all weights")
+    save_steps: PositiveInt = Field(default=50, description="save (and evaluate) a checkpoint every N steps")
+    save_only_model: bool = Field(default=False, description="leave optimizer state out of checkpoints "
+                                                             "(smaller; a resumed run restarts the optimizer)")
+    logging_steps: PositiveInt = Field(default=1, description="log every N steps")
+    bf16: bool | None = Field(default=None, description="bf16 mixed precision (default: on a GPU that has it)")
+    seed: int | None = Field(default=None, description="training seed (default: the recipe's)")
+
+    @model_validator(mode="after")
+    def _one_way_to_freeze(self) -> TrlArgs:
+        if self.lora and self.train_layers is not None:
+            raise ValueError("give lora or train_layers, not both")
+        return self
