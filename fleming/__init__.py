@@ -12,14 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fleming.context import StageContext
+from fleming.context import RunInfo, StageContext
 from fleming.hookspecs import hookimpl
 from fleming.paths import DataPath, ExistingPath
 from fleming.types import Checkpoint, QAItem, Rejected, Verdict
 
 __version__ = "0.1.0"
-__all__ = ["Checkpoint", "DataPath", "ExistingPath", "QAItem", "Rejected", "StageContext", "Verdict", "__version__",
-           "build_component", "hookimpl"]
+__all__ = ["Checkpoint", "DataPath", "ExistingPath", "QAItem", "Rejected", "RunInfo", "StageContext", "Verdict",
+           "__version__", "build_component", "hookimpl"]
 
 
 def build_component(kind: str, plugin: str, args: dict[str, Any] | None = None, base_dir: Path | None = None,

@@ -36,6 +36,22 @@ def _ignore(checkpoint: Checkpoint) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class RunInfo:
+    """A run as the observer hooks (``checkpoint_saved``, ``stage_finished``, ``eval_finished``) see it.
+
+    :param name: the recipe's (and the run's) name.
+    :param dir: the run's folder (one subfolder per stage).
+    :param seed: the recipe's seed.
+    :param recipe: the recipe file the run was started from.
+    """
+
+    name: str
+    dir: Path
+    seed: int
+    recipe: Path
+
+
 @dataclass
 class StageContext:
     """One stage of a run, as its components see it.

@@ -8,11 +8,15 @@ called while a run goes on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
 from fleming.types import Checkpoint
+
+if TYPE_CHECKING:
+    from fleming.context import RunInfo
+    from fleming.evaluation import EvalRow
 
 hookspec = pluggy.HookspecMarker("fleming")
 hookimpl = pluggy.HookimplMarker("fleming")
@@ -104,28 +108,28 @@ def register_benchmarks(register: Register) -> None:
 # ---------------------------------------------------------------- observers
 
 @hookspec
-def checkpoint_saved(checkpoint: Checkpoint, run: Any) -> None:
+def checkpoint_saved(checkpoint: Checkpoint, run: RunInfo) -> None:
     """Observe a checkpoint a trainer has just saved (evaluation hangs off this hook).
 
     :param checkpoint: the ``fleming.types.Checkpoint`` that was saved.
-    :param run: the ``fleming.pipeline.RunContext`` of the run.
+    :param run: the run (a ``fleming.context.RunInfo``: name, folder, seed, recipe file).
     """
 
 
 @hookspec
-def stage_finished(stage: str, manifest: Any, run: Any) -> None:
+def stage_finished(stage: str, manifest: dict[str, Any], run: RunInfo) -> None:
     """Observe a pipeline stage that has just finished and written its manifest.
 
     :param stage: the stage's name, e.g. ``filter`` or ``rl-stage1``.
     :param manifest: the stage's manifest as a dict (fingerprint, counts, timings).
-    :param run: the ``fleming.pipeline.RunContext`` of the run.
+    :param run: the run (a ``fleming.context.RunInfo``: name, folder, seed, recipe file).
     """
 
 
 @hookspec
-def eval_finished(results: Any, run: Any) -> None:
+def eval_finished(results: list[EvalRow], run: RunInfo | None) -> None:
     """Observe an evaluation that has just finished.
 
     :param results: the evaluation's results (benchmark scores and log locations).
-    :param run: the ``fleming.pipeline.RunContext`` of the run, or None outside a run.
+    :param run: the run (a ``fleming.context.RunInfo``), or None outside a run (``fleming eval``).
     """

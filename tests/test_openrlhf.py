@@ -123,6 +123,9 @@ def test_dry_run_writes_the_command_and_trains_nothing(tmp_path: Path) -> None:
         _trainer(dry_run=True).train(job, ctx)
     command = json.loads((tmp_path / "round-0" / "export" / "command.json").read_text())
     assert command[:3] == ["ray", "job", "submit"] and "openrlhf.cli.train_ppo_ray" in command
+    # OpenRLHF shuffles its prompts: an ordered selection is refused, not trained out of order
+    with pytest.raises(StageError, match="rl-stage1: trainer 'openrlhf' cannot keep the curriculum's order"):
+        _trainer(dry_run=True).train(_job(tmp_path / "ordered", notes={}, ordered=True), ctx)
     if importlib.util.find_spec("ray") is None:
         with pytest.raises(MissingDependencyError, match=r"fleming-med\[openrlhf\]"):
             _trainer().train(job, ctx)

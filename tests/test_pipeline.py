@@ -197,13 +197,14 @@ class Observer:
         self.finished: list[str] = []
 
     @fleming.hookimpl
-    def checkpoint_saved(self, checkpoint: fleming.Checkpoint, run: RunContext) -> None:
-        """Record each checkpoint."""
+    def checkpoint_saved(self, checkpoint: fleming.Checkpoint, run: fleming.RunInfo) -> None:
+        """Record each checkpoint; the run is the public RunInfo, never the pipeline's internal context."""
+        assert isinstance(run, fleming.RunInfo) and (run.dir / "model").is_dir() and run.recipe.is_file()
         assert (Path(checkpoint.path) / "config.json").exists()
         self.checkpoints.append((checkpoint.stage, checkpoint.step, Path(checkpoint.path)))
 
     @fleming.hookimpl
-    def stage_finished(self, stage: str, manifest: dict[str, Any], run: RunContext) -> None:
+    def stage_finished(self, stage: str, manifest: dict[str, Any], run: fleming.RunInfo) -> None:
         """Record each finished stage."""
         self.finished.append(stage)
 

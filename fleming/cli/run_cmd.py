@@ -11,10 +11,13 @@ from rich.console import Console
 from fleming.pipeline import RunContext, check_stage_options, run_pipeline, stage_names
 from fleming.plugin_manager import Registry, load_registry
 from fleming.recipe import LoadedRecipe, load_recipe
+from fleming.recipe_file import read_recipe_data
 
 
 def _load(recipe: str) -> tuple[pluggy.PluginManager, Registry, LoadedRecipe]:
-    """Load the plugins, then read and fully validate the recipe against them."""
+    """Read the recipe file (a malformed or hostile YAML fails before any plugin loads), load the plugins,
+    then fully validate the recipe against them."""
+    read_recipe_data(Path(recipe))
     pm, registry = load_registry()
     return pm, registry, load_recipe(recipe, registry)
 

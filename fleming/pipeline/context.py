@@ -10,7 +10,7 @@ import pluggy
 from rich.console import Console
 
 from fleming.components import build, instantiate
-from fleming.context import ANNOUNCED, StageContext
+from fleming.context import ANNOUNCED, RunInfo, StageContext
 from fleming.kg import KnowledgeGraph
 from fleming.plugin_manager import Registry
 from fleming.recipe import LoadedRecipe
@@ -37,6 +37,11 @@ class RunContext:
         """The recipe's (and the run's) name."""
         return self.loaded.recipe.name
 
+    @property
+    def info(self) -> RunInfo:
+        """The run as observer hooks see it."""
+        return RunInfo(name=self.name, dir=self.run_dir, seed=self.loaded.recipe.seed, recipe=self.loaded.path)
+
     def build(self, kind: str, where: str, spec: Any) -> Any:
         """Instantiate the component named at field path `where`, reusing the args the loader validated."""
         validated = self.loaded.args.get(where)
@@ -46,7 +51,7 @@ class RunContext:
 
     def announce_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Tell every plugin that a checkpoint was saved (evaluation listens here)."""
-        self.pm.hook.checkpoint_saved(checkpoint=checkpoint, run=self)
+        self.pm.hook.checkpoint_saved(checkpoint=checkpoint, run=self.info)
 
 
 @dataclass

@@ -293,5 +293,5 @@ def _run_stage(run: RunContext, stage: Stage, stage_dir: Path, fp: str, resume: 
     atomic_write_json(stage_dir / MANIFEST, manifest)
     counts = ", ".join(f"{k} {v}" for k, v in ctx.counts.items() if ":" not in k)
     run.console.print(f"[green]✓[/green] {stage.name}: done in {seconds:.1f}s" + (f" ({counts})" if counts else ""))
-    run.pm.hook.stage_finished(stage=stage.name, manifest=manifest, run=run)
+    run.pm.hook.stage_finished(stage=stage.name, manifest=manifest, run=run.info)
     return manifest

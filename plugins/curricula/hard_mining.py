@@ -92,7 +92,7 @@ class HardMining:
         """A mining round runs for the trainer's steps (the stage's ``max_steps``): never ends it early."""
         return None
 
-    def _rates(self, items: Sequence[QAItem], model: str, seed: int, cache: Path, ctx: Any) -> dict[str, float]:
+    def _rates(self, items: Sequence[QAItem], model: str, seed: int, cache: Path, ctx: StageContext) -> dict[str, float]:
         if cache.exists():
             saved = json.loads(cache.read_text(encoding="utf-8"))
             if saved.get("model") == model and set(saved["rates"]) >= {i.id for i in items}:
@@ -118,7 +118,7 @@ class HardMining:
         return chosen, {"hard": len(hard), "solved": len(solved), "solved_kept": n_right,
                         "pass_rate_histogram": dict(sorted(hist.items()))}
 
-    def pass_rates(self, model: str, items: Sequence[QAItem], seed: int, ctx: Any) -> dict[str, float]:
+    def pass_rates(self, model: str, items: Sequence[QAItem], seed: int, ctx: StageContext) -> dict[str, float]:
         """Return each item's share of k sampled answers that the strict parser reads as correct."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer

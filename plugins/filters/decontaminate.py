@@ -30,7 +30,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import AfterValidator, Field
 
-from fleming import ExistingPath, QAItem, Rejected, hookimpl
+from fleming import ExistingPath, QAItem, Rejected, StageContext, hookimpl
 from fleming.errors import DataError
 from fleming.plugins.filters._text_match import TokenHasher, item_text, tokens, unique_pairs
 
@@ -151,7 +151,7 @@ class DecontaminateFilter:
             self._index = NgramIndex(benchmark_files(self.benchmarks), self.n, self.options)
         return self._index
 
-    def apply(self, items: Sequence[QAItem], ctx: Any = None) -> tuple[list[QAItem], list[Rejected]]:
+    def apply(self, items: Sequence[QAItem], ctx: StageContext | None = None) -> tuple[list[QAItem], list[Rejected]]:
         """Return (items clear of every benchmark, rejects naming the benchmark item each overlaps)."""
         items = list(items)
         if ctx is not None and hasattr(ctx, "spinner"):

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field
 
-from fleming import QAItem, Rejected, hookimpl
+from fleming import QAItem, Rejected, StageContext, hookimpl
 from fleming.plugins.filters._text_match import TokenHasher, item_text, normalise, tokens
 
 _CHUNK = 500
@@ -93,7 +93,7 @@ class DedupFilter:
                 sig[own[starts]] = np.minimum.reduceat(values, starts, axis=1).T
         return sig
 
-    def apply(self, items: Sequence[QAItem], ctx: Any = None) -> tuple[list[QAItem], list[Rejected]]:
+    def apply(self, items: Sequence[QAItem], ctx: StageContext | None = None) -> tuple[list[QAItem], list[Rejected]]:
         """Return (the first of each duplicate group, rejects naming the item each duplicates)."""
         items = list(items)
         reasons: dict[int, str] = {}
@@ -109,7 +109,7 @@ class DedupFilter:
         rejected = [Rejected(reasons[i], items[i].id, items[i].to_record()) for i in sorted(reasons)]
         return kept, rejected
 
-    def _near(self, items: list[QAItem], reasons: dict[int, str], ctx: Any) -> None:
+    def _near(self, items: list[QAItem], reasons: dict[int, str], ctx: StageContext | None) -> None:
         docs = [tokens(item_text(it, self.options)) for it in items]
         hashes, owner = TokenHasher().ngrams(docs, self.shingle)
         order = np.argsort(owner, kind="stable")

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fleming import QAItem, Rejected, hookimpl
+from fleming import QAItem, Rejected, StageContext, hookimpl
 from fleming.plugins.filters._text_match import normalise
 
 _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
@@ -143,7 +143,7 @@ class PhiFilter:
         provenance = {**item.provenance, "phi_scrubbed": dict(sorted(counts.items()))}
         return item.replace(question=question, options=options, rationale=rationale, provenance=provenance)
 
-    def apply(self, items: Sequence[QAItem], ctx: Any = None) -> tuple[list[QAItem], list[Rejected]]:
+    def apply(self, items: Sequence[QAItem], ctx: StageContext | None = None) -> tuple[list[QAItem], list[Rejected]]:
         """Return (scrubbed items, rejects whose options scrubbing made identical)."""
         kept: list[QAItem] = []
         rejected: list[Rejected] = []

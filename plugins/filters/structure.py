@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import NonNegativeInt
 
-from fleming import QAItem, Rejected, hookimpl
+from fleming import QAItem, Rejected, StageContext, hookimpl
 from fleming.plugins.filters._text_match import normalise
 
 _CP1252 = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
@@ -98,7 +98,7 @@ class StructureFilter:
                     found.append(f"encoding artefact {bad} in {label}")
         return found
 
-    def apply(self, items: Sequence[QAItem], ctx: Any = None) -> tuple[list[QAItem], list[Rejected]]:
+    def apply(self, items: Sequence[QAItem], ctx: StageContext | None = None) -> tuple[list[QAItem], list[Rejected]]:
         """Return (well-formed items, rejects naming every problem)."""
         kept: list[QAItem] = []
         rejected: list[Rejected] = []

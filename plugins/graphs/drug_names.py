@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from fleming import QAItem, Rejected, hookimpl
+from fleming import QAItem, Rejected, StageContext, hookimpl
 from fleming.errors import DataError
 from fleming.kg import KnowledgeGraph
 
@@ -64,11 +64,11 @@ def load_dictionary(path: Path) -> dict[str, Any]:
 class DrugNamesSource:
     """Drug names, synonyms, DrugBank / MeSH ids and MeSH pharmacological classes."""
 
-    def items(self, ctx: Any = None) -> Iterator[QAItem | Rejected]:
+    def items(self, ctx: StageContext | None = None) -> Iterator[QAItem | Rejected]:
         """A graph source has no QA items."""
         return iter(())
 
-    def graph(self, ctx: Any = None) -> KnowledgeGraph:
+    def graph(self, ctx: StageContext | None = None) -> KnowledgeGraph:
         """Build the graph from the package's dictionary."""
         start = time.perf_counter()
         data = load_dictionary(dictionary_path())

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from fleming import QAItem, Rejected, hookimpl
+from fleming import QAItem, Rejected, StageContext, hookimpl
 from fleming.kg import KnowledgeGraph
 
 LICENCE = ("ICD-10-CM, National Center for Health Statistics (CDC): public domain; "
@@ -57,11 +57,11 @@ class Icd10cmSource:
         self.chapters = {str(c) for c in chapters} if chapters else None
         self.billable_only = billable_only
 
-    def items(self, ctx: Any = None) -> Iterator[QAItem | Rejected]:
+    def items(self, ctx: StageContext | None = None) -> Iterator[QAItem | Rejected]:
         """A graph source has no QA items."""
         return iter(())
 
-    def graph(self, ctx: Any = None) -> KnowledgeGraph:
+    def graph(self, ctx: StageContext | None = None) -> KnowledgeGraph:
         """Build the graph from the package's code tree."""
         spinner = getattr(ctx, "spinner", None)
         if callable(spinner):

@@ -39,7 +39,7 @@ class KgPathTeacher:
         self.concise = concise
         self.graph: KnowledgeGraph | None = None
 
-    def explain(self, items: Sequence[QAItem], ctx: Any) -> Iterator[QAItem | Rejected]:
+    def explain(self, items: Sequence[QAItem], ctx: StageContext) -> Iterator[QAItem | Rejected]:
         """Yield each item with its rationale, or a `Rejected` saying why none could be written."""
         seed = getattr(ctx, "seed", 0)
         if self.graph is None and any(_has_path(it) for it in items):

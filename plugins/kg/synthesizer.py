@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PositiveInt, model_validator
 
-from fleming import QAItem, Rejected, hookimpl
+from fleming import QAItem, Rejected, StageContext, hookimpl
 from fleming.errors import StageError
 from fleming.kg import KnowledgeGraph
 from fleming.plugins.kg._checks import check
@@ -89,7 +89,7 @@ class KgSynthesizer:
     def __init__(self, **kwargs: Any) -> None:
         self.args = KgArgs(**kwargs)
 
-    def synthesize(self, graphs: dict[str, KnowledgeGraph], ctx: Any) -> Iterator[QAItem | Rejected]:
+    def synthesize(self, graphs: dict[str, KnowledgeGraph], ctx: StageContext) -> Iterator[QAItem | Rejected]:
         """Yield up to `n` checked items; failures are counted in ``ctx.notes["kg"]``."""
         graph = _one_graph(graphs)
         t0 = time.perf_counter()

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import PositiveInt
 
-from fleming import ExistingPath, QAItem, Rejected, hookimpl
+from fleming import ExistingPath, QAItem, Rejected, StageContext, hookimpl
 from fleming.errors import DataError
 from fleming.plugins.sources._files import files_in, guess_split, text
 
@@ -56,7 +56,7 @@ class CmexamSource:
         self.name = name
         self.limit = limit
 
-    def items(self, ctx: Any = None) -> Iterator[QAItem | Rejected]:
+    def items(self, ctx: StageContext | None = None) -> Iterator[QAItem | Rejected]:
         """Yield one item per valid row, and a reject (file:line and reason) per invalid one."""
         for file in files_in(self.path, (".csv",)):
             yield from self._read(file, self.split or guess_split(file))
@@ -108,7 +108,7 @@ class CmexamSource:
                       answer=answer, source=self.name, rationale=text(rec.get("Explanation")) or None,
                       provenance=provenance)
 
-    def graph(self, ctx: Any = None) -> None:
+    def graph(self, ctx: StageContext | None = None) -> None:
         """A QA file has no knowledge graph."""
         return None
 

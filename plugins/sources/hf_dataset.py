@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo
 
-from fleming import QAItem, Rejected, hookimpl
+from fleming import QAItem, Rejected, StageContext, hookimpl
 from fleming.errors import DataError
 from fleming.plugins.sources._files import LETTERS, json_lines, question_text, read_json, text
 
@@ -195,7 +195,7 @@ class HfDatasetSource:
 
     # ------------------------------------------------------------ rows to items
 
-    def items(self, ctx: Any = None) -> Iterator[QAItem | Rejected]:
+    def items(self, ctx: StageContext | None = None) -> Iterator[QAItem | Rejected]:
         """Yield one item per usable row, and a reject (where and reason) per other row."""
         for where, row, rec in self.rows():
             if self.limit is not None and row >= self.limit:
@@ -284,7 +284,7 @@ class HfDatasetSource:
         return QAItem(id=f"{self.name}:{row_id or f'{self.split}-{row}'}", question=question, options=options,
                       answer=answer, source=self.name, rationale=rationale or None, provenance=provenance)
 
-    def graph(self, ctx: Any = None) -> None:
+    def graph(self, ctx: StageContext | None = None) -> None:
         """A QA dataset has no knowledge graph."""
         return None
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import PositiveInt
 
-from fleming import ExistingPath, QAItem, Rejected, hookimpl
+from fleming import ExistingPath, QAItem, Rejected, StageContext, hookimpl
 from fleming.items import item_or_reject, json_lines
 from fleming.types import record_problem
 
@@ -32,7 +32,7 @@ class JsonlSource:
         """Return the files this source reads, in name order."""
         return sorted(p for p in self.path.glob("*.jsonl") if p.is_file()) if self.path.is_dir() else [self.path]
 
-    def items(self, ctx: Any = None) -> Iterator[QAItem | Rejected]:
+    def items(self, ctx: StageContext | None = None) -> Iterator[QAItem | Rejected]:
         """Yield one item per valid row, and a reject (file:line and reason) per invalid one."""
         for file in self.files():
             dataset = self.name or file.stem
@@ -49,7 +49,7 @@ class JsonlSource:
         meta = {**(rec.get("meta") or {}), "dataset": dataset, "row": lineno}
         return item_or_reject({**rec, "id": f"{dataset}:{rec['id']}", "meta": meta}, where, source=dataset)
 
-    def graph(self, ctx: Any = None) -> None:
+    def graph(self, ctx: StageContext | None = None) -> None:
         """A QA file has no knowledge graph."""
         return None
 

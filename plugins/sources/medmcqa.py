@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import PositiveInt
 
-from fleming import ExistingPath, QAItem, Rejected, hookimpl
+from fleming import ExistingPath, QAItem, Rejected, StageContext, hookimpl
 from fleming.items import checked
 from fleming.errors import DataError
 from fleming.plugins.sources._files import files_in, guess_split, json_lines, question_text, text
@@ -75,7 +75,7 @@ class MedmcqaSource:
         raise DataError(f"{file}: cannot tell whether cop is 0-based (HF copy) or 1-based (GitHub release): "
                         f"the file's cop values are {shown}; set cop_base: 0 or cop_base: 1")
 
-    def items(self, ctx: Any = None) -> Iterator[QAItem | Rejected]:
+    def items(self, ctx: StageContext | None = None) -> Iterator[QAItem | Rejected]:
         """Yield one item per labelled row, and a reject (file:line and reason) per other row."""
         for file in files_in(self.path, (".json", ".jsonl")):
             split = self.split or guess_split(file)
@@ -110,7 +110,7 @@ class MedmcqaSource:
                       answer="ABCD"[cop - base], source=self.name, rationale=text(rec.get("exp"), "exp") or None,
                       provenance=provenance)
 
-    def graph(self, ctx: Any = None) -> None:
+    def graph(self, ctx: StageContext | None = None) -> None:
         """A QA file has no knowledge graph."""
         return None
 

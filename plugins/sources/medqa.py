@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import PositiveInt
 
-from fleming import ExistingPath, QAItem, Rejected, hookimpl
+from fleming import ExistingPath, QAItem, Rejected, StageContext, hookimpl
 from fleming.items import checked
 from fleming.plugins.sources._files import files_in, guess_split, json_lines, question_text, text
 
@@ -31,7 +31,7 @@ class MedqaSource:
         self.name = name
         self.limit = limit
 
-    def items(self, ctx: Any = None) -> Iterator[QAItem | Rejected]:
+    def items(self, ctx: StageContext | None = None) -> Iterator[QAItem | Rejected]:
         """Yield one item per valid row, and a reject (file:line and reason) per invalid one."""
         for file in files_in(self.path, (".jsonl",)):
             split = self.split or guess_split(file)
@@ -64,7 +64,7 @@ class MedqaSource:
         return QAItem(id=f"{self.name}:{split}-{lineno}", question=question_text(rec["question"]), options=options,
                       answer=answer, source=self.name, provenance=provenance)
 
-    def graph(self, ctx: Any = None) -> None:
+    def graph(self, ctx: StageContext | None = None) -> None:
         """A QA file has no knowledge graph."""
         return None
 

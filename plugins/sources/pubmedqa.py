@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import PositiveInt
 
-from fleming import ExistingPath, QAItem, Rejected, hookimpl
+from fleming import ExistingPath, QAItem, Rejected, StageContext, hookimpl
 from fleming.items import checked
 from fleming.errors import DataError
 from fleming.plugins.sources._files import question_text, read_json, text
@@ -38,7 +38,7 @@ class PubmedqaSource:
         self.name = name
         self.limit = limit
 
-    def items(self, ctx: Any = None) -> Iterator[QAItem | Rejected]:
+    def items(self, ctx: StageContext | None = None) -> Iterator[QAItem | Rejected]:
         """Yield one item per labelled entry, and a reject (file:PMID and reason) per other entry."""
         data = read_json(self.path)
         if not isinstance(data, dict):
@@ -70,7 +70,7 @@ class PubmedqaSource:
                       answer=_LETTER[decision], source=self.name,
                       rationale=text(entry.get("LONG_ANSWER"), "LONG_ANSWER") or None, provenance=provenance)
 
-    def graph(self, ctx: Any = None) -> None:
+    def graph(self, ctx: StageContext | None = None) -> None:
         """A QA file has no knowledge graph."""
         return None
 

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, PositiveInt
 
-from fleming import QAItem, Rejected, hookimpl
+from fleming import QAItem, Rejected, StageContext, hookimpl
 from fleming.answers import extract_answer, strip_end, well_formed
 from fleming.llm_calls import LLMClient, LLMRequest, complete_in_stage
 from fleming.prompts import render
@@ -43,7 +43,7 @@ class LlmTeacher:
         self.client = LLMClient(model, dict(model_args or {}), max_connections=max_connections, retries=retries,
                                 timeout=timeout, use_cache=cache)
 
-    def explain(self, items: Sequence[QAItem], ctx: Any) -> Iterator[QAItem | Rejected]:
+    def explain(self, items: Sequence[QAItem], ctx: StageContext) -> Iterator[QAItem | Rejected]:
         """Yield each item with its kept rationale, or a `Rejected` listing the failed attempts."""
         kept: dict[str, str] = {}
         attempts: dict[str, list[dict[str, Any]]] = {it.id: [] for it in items}

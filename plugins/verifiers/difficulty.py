@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, PositiveInt
 
-from fleming import QAItem, hookimpl
+from fleming import QAItem, StageContext, hookimpl
 from fleming.llm_calls import LLMRequest, complete_in_stage
 from fleming.prompts import render
 from fleming.sampling import client_for
@@ -58,7 +58,7 @@ class DifficultyAnnotator:
         self.overwrite = overwrite
         self.client = client_for(model, dict(model_args or {}), max_connections, retries, backoff, timeout, cache)
 
-    def verify(self, items: Sequence[QAItem], ctx: Any) -> list[Verdict]:
+    def verify(self, items: Sequence[QAItem], ctx: StageContext) -> list[Verdict]:
         """Return one verdict per item, each item carrying its new difficulty."""
         todo = [i for i, it in enumerate(items) if self.overwrite or it.difficulty is None]
         requests = [LLMRequest(difficulty_messages(items[i]), self.config) for i in todo]

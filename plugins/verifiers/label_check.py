@@ -34,7 +34,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PositiveInt
 
-from fleming import QAItem, hookimpl
+from fleming import QAItem, StageContext, hookimpl
 from fleming.review import Decision, item_digest, queue_row, write_queue
 from fleming.sampling import Trials, client_for, sample_answers
 from fleming.types import Verdict
@@ -64,7 +64,7 @@ class LabelCheck:
         self.seed = seed
         self.client = client_for(model, dict(model_args or {}), max_connections, retries, backoff, timeout, cache)
 
-    def verify(self, items: Sequence[QAItem], ctx: Any) -> list[Verdict]:
+    def verify(self, items: Sequence[QAItem], ctx: StageContext) -> list[Verdict]:
         """Return one verdict per item and write the review queue into the stage folder."""
         decisions = ctx.review_decisions()
         trials = sample_answers(self.client, items, self.trials, self.config, ctx, self.name, self.seed)

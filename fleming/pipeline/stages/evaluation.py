@@ -83,7 +83,7 @@ def run_eval(s: StageRun) -> None:
     write_summary(rows, ctx.dir / "summary.json")
     print_rows(rows, s.run.console)
     check_rows(rows)
-    s.run.pm.hook.eval_finished(results=rows, run=s.run)
+    s.run.pm.hook.eval_finished(results=rows, run=s.run.info)
     ctx.counts.update(models=len(targets), benchmarks=len(makers), logs=len(rows),
                       failed=sum(r.status != "success" for r in rows))
 

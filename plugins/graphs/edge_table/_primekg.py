@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
 
+from fleming import StageContext
 from fleming.errors import DataError
 from fleming.kg import KnowledgeGraph
 from fleming.plugins.graphs.edge_table._read import RowReport, TableFile, curie
@@ -77,7 +77,7 @@ class _Ids:
 
 
 def load_primekg(graph: KnowledgeGraph, path: Path, nodes: Path | None, relations: Collection[str] | None,
-                 prefix_map: Mapping[str, str], report: RowReport, ctx: Any = None) -> None:
+                 prefix_map: Mapping[str, str], report: RowReport, ctx: StageContext | None = None) -> None:
     """Add PrimeKG's edges (and the nodes file's nodes) to `graph`; bad rows go to `report`."""
     ids = _Ids(prefix_map)
     seen: Counter[tuple[str, str]] = Counter()  # (relation, orientation) of the rows loaded
@@ -111,7 +111,7 @@ def _orient(rel: str, display: str, x_type: str, y_type: str) -> tuple[str, str]
 
 
 def _pass(graph: KnowledgeGraph, path: Path, relations: Collection[str] | None, ids: _Ids, report: RowReport,
-          ctx: Any, seen: Counter[tuple[str, str]], present: set[str], flip: frozenset[str]) -> None:
+          ctx: StageContext | None, seen: Counter[tuple[str, str]], present: set[str], flip: frozenset[str]) -> None:
     """Read kg.csv once; with `flip`, add only those relations' reverse-orientation rows, flipped.
 
     The loop runs once per row of an 8-million-row file, so it caches what repeats (orientations, nodes).
@@ -177,7 +177,7 @@ def _pass(graph: KnowledgeGraph, path: Path, relations: Collection[str] | None, 
     report.counts["edges"] += edges
 
 
-def _load_nodes(graph: KnowledgeGraph, path: Path, ids: _Ids, report: RowReport, ctx: Any) -> None:
+def _load_nodes(graph: KnowledgeGraph, path: Path, ids: _Ids, report: RowReport, ctx: StageContext | None) -> None:
     """Add the nodes of PrimeKG's nodes.csv that no edge mentioned (isolated nodes)."""
     with TableFile(path) as table:
         cols = [table.index(c, "nodes") for c in NODE_COLUMNS]

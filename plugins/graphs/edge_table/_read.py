@@ -21,7 +21,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from fleming import Rejected
+from fleming import Rejected, StageContext
 from fleming.errors import DataError
 from fleming.suggest import did_you_mean
 
@@ -78,7 +78,7 @@ class TableFile:
         except ValueError:
             raise missing_column(self.path, column, needed_by, self.columns) from None
 
-    def rows(self, ctx: Any = None, description: str = "") -> Iterator[tuple[int, list[str]]]:
+    def rows(self, ctx: StageContext | None = None, description: str = "") -> Iterator[tuple[int, list[str]]]:
         """Yield ``(line number, fields)`` for every data row (blank lines skipped), with progress."""
         reader = self._reader
 
@@ -129,7 +129,7 @@ def bulk_load() -> Iterator[None]:
             gc.enable()
 
 
-def progress(ctx: Any, iterable: Iterable[Any], total: int | None, description: str) -> Iterable[Any]:
+def progress(ctx: StageContext | None, iterable: Iterable[Any], total: int | None, description: str) -> Iterable[Any]:
     """Wrap `iterable` in the stage's progress bar when there is a stage context."""
     bar = getattr(ctx, "progress", None)
     return bar(iterable, total=total, description=description) if callable(bar) else iterable
@@ -164,7 +164,7 @@ class RowReport:
         if len(self.rejected) < KEPT:
             self.rejected.append(Rejected(reason, where, dict(record or {})))
 
-    def publish(self, ctx: Any) -> None:
+    def publish(self, ctx: StageContext | None) -> None:
         """Put the counts and rejected rows in the stage's notes and log; write the rejects to a file."""
         notes = getattr(ctx, "notes", None)
         if notes is None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fleming import StageContext
 from fleming.kg import KnowledgeGraph
 from fleming.plugins.graphs.edge_table._read import RowReport, TableFile, curie, missing_column
 
@@ -85,7 +86,7 @@ class _Columns:
 
 
 def load_table(graph: KnowledgeGraph, spec: Any, where: str, prefix_map: Mapping[str, str],
-               report: RowReport, seen: set[tuple[str, str, str]], ctx: Any = None) -> None:
+               report: RowReport, seen: set[tuple[str, str, str]], ctx: StageContext | None = None) -> None:
     """Add one table's rows to `graph` as edges; bad rows go to `report` with file:line."""
     joins = [_Join(j, f"{where}.join[{i}]") for i, j in enumerate(spec.join)]
     attrs = column_map(spec.attrs)
@@ -166,7 +167,7 @@ def _add_row(graph: KnowledgeGraph, spec: Any, row: Row, attrs: Mapping[str, str
 
 
 def apply_xrefs(graph: KnowledgeGraph, spec: Any, where: str, prefix_map: Mapping[str, str],
-                report: RowReport, ctx: Any = None) -> None:
+                report: RowReport, ctx: StageContext | None = None) -> None:
     """Add one cross-reference table's xrefs to the nodes already in `graph` (others are counted)."""
     with TableFile(spec.path, spec.sep) as table:
         id_col = table.index(spec.id, f"{where}.id")

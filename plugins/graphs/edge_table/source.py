@@ -67,7 +67,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fleming import ExistingPath, QAItem, Rejected, hookimpl
+from fleming import ExistingPath, QAItem, Rejected, StageContext, hookimpl
 from fleming.kg import KnowledgeGraph
 from fleming.plugins.graphs.edge_table._primekg import load_primekg
 from fleming.plugins.graphs.edge_table._read import RowReport, bulk_load
@@ -175,11 +175,11 @@ class EdgeTableSource:
         self.args = EdgeTableArgs.model_validate(args)
         self.report: RowReport | None = None
 
-    def items(self, ctx: Any = None) -> Iterator[QAItem | Rejected]:
+    def items(self, ctx: StageContext | None = None) -> Iterator[QAItem | Rejected]:
         """A graph source has no QA items."""
         return iter(())
 
-    def graph(self, ctx: Any = None) -> KnowledgeGraph:
+    def graph(self, ctx: StageContext | None = None) -> KnowledgeGraph:
         """Read the tables into a graph; counts and rejected rows go to the stage notes."""
         a = self.args
         name = a.name or ("primekg" if a.format == "primekg" else "edge-table")

@@ -42,7 +42,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from fleming import ExistingPath, Rejected, hookimpl
+from fleming import ExistingPath, Rejected, StageContext, hookimpl
 from fleming.errors import DataError
 from fleming.kg import KnowledgeGraph
 from fleming.plugins.graphs.hpo._annotations import annotations_release, parse_frequency, read_annotations, read_genes
@@ -154,11 +154,11 @@ class HpoSource:
         """Return the parsed files (cached per process)."""
         return cached_load(self.folder, self.databases, self.genes, self.label)
 
-    def items(self, ctx: Any = None) -> Iterator[Rejected]:
+    def items(self, ctx: StageContext | None = None) -> Iterator[Rejected]:
         """Yield a reject for every row of the HPO files that could not be read (and no QA items)."""
         yield from self.load().rejects
 
-    def graph(self, ctx: Any = None) -> KnowledgeGraph:
+    def graph(self, ctx: StageContext | None = None) -> KnowledgeGraph:
         """Return the knowledge graph; record the release and counts in the stage's notes."""
         got = self.load()
         if ctx is not None:

@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from fleming import Checkpoint, hookimpl
+from fleming import Checkpoint, StageContext, hookimpl
 from fleming.errors import FlemingError, MissingDependencyError, StageError
 from fleming.io import atomic_write_json
 from fleming.plugins.trainers.openrlhf import _export as export
@@ -41,7 +41,7 @@ class OpenRlhfTrainer:
     def __init__(self, **kwargs: Any) -> None:
         self.args = OpenRlhfArgs(**kwargs)
 
-    def command(self, job: TrainJob, ctx: Any) -> tuple[str, list[str]]:
+    def command(self, job: TrainJob, ctx: StageContext) -> tuple[str, list[str]]:
         """Export the job's data and return (OpenRLHF module, its arguments)."""
         out = Path(job.output_dir)
         folder = out / "export"
@@ -58,12 +58,15 @@ class OpenRlhfTrainer:
             return SFT, export.sft_argv(self.args, job.model_path, export.export_sft(folder, job.items), out, job.seed)
         raise StageError(f"trainer 'openrlhf': unknown job kind '{job.kind}' (expected sft or grpo)")
 
-    def train(self, job: TrainJob, ctx: Any) -> Checkpoint:
+    def train(self, job: TrainJob, ctx: StageContext) -> Checkpoint:
         """Run the job through `ray job submit` (or stop after writing it, in a dry run)."""
         out = Path(job.output_dir)
         if (out / DONE).exists():
             rec = json.loads((out / DONE).read_text(encoding="utf-8"))
             return Checkpoint(Path(rec["path"]), job.stage, int(rec["step"]))
+        if job.ordered:  # OpenRLHF 0.11 always shuffles its prompt loader: refuse rather than train out of order
+            raise StageError(f"{job.stage}: trainer 'openrlhf' cannot keep the curriculum's order (OpenRLHF "
+                             "shuffles its prompts); use trainer 'trl' or a curriculum whose selections are not ordered")
         module, argv = self.command(job, ctx)
         if importlib.util.find_spec("openrlhf") is not None:
             parse_openrlhf_args(module, argv)

@@ -7,6 +7,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from fleming import StageContext
 from fleming.plugins.trainers.trl._checkpoints import mark_saved
 from fleming.plugins.trainers.trl._rewards import RewardLedger
 from fleming.types import Checkpoint
@@ -91,7 +92,7 @@ class CurriculumCallback(TrainerCallback):
 class RichProgressCallback(TrainerCallback):
     """A rich progress bar over the optimizer steps, on the run's console (replaces TRL's tqdm)."""
 
-    def __init__(self, ctx: Any, description: str) -> None:
+    def __init__(self, ctx: StageContext | None, description: str) -> None:
         self.ctx = ctx
         self.description = description
         self.bar: Any = None

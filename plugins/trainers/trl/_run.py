@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fleming import Checkpoint
+from fleming import Checkpoint, StageContext
 from fleming.errors import MissingDependencyError, StageError
 from fleming.formats import trl_record
 from fleming.plugins.trainers.trl._checkpoints import mark_saved, prepare_resume, write_done
@@ -101,7 +101,7 @@ def policy(args: TrlArgs, job: TrainJob) -> Any:
     return model
 
 
-def build_trainer(args: TrlArgs, job: TrainJob, ctx: Any, offset: int) -> tuple[Any, Any, Any]:
+def build_trainer(args: TrlArgs, job: TrainJob, ctx: StageContext | None, offset: int) -> tuple[Any, Any, Any]:
     """The TRL trainer for a job, with fleming's callbacks attached; also the announce and curriculum callbacks."""
     from datasets import Dataset
 
@@ -155,7 +155,7 @@ def compact_lm_head_off_triton() -> Iterator[None]:
         trl_utils._use_triton = original
 
 
-def run_job(args: TrlArgs, job: TrainJob, ctx: Any, offset: int) -> Checkpoint:
+def run_job(args: TrlArgs, job: TrainJob, ctx: StageContext | None, offset: int) -> Checkpoint:
     """Train (resuming from the newest complete checkpoint in the output folder), save and announce the final
     state."""
     out = Path(job.output_dir)
@@ -194,6 +194,6 @@ def run_job(args: TrlArgs, job: TrainJob, ctx: Any, offset: int) -> Checkpoint:
     return ckpt
 
 
-def _log(ctx: Any, message: str) -> None:
+def _log(ctx: StageContext | None, message: str) -> None:
     if ctx is not None and hasattr(ctx, "log"):
         ctx.log(message)

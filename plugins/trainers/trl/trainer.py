@@ -24,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fleming import Checkpoint, hookimpl
+from fleming import Checkpoint, StageContext, hookimpl
 from fleming.errors import StageError
 from fleming.plugins.trainers.trl._checkpoints import finished, step_offset
 from fleming.plugins.trainers.trl._config import TrlArgs
@@ -40,7 +40,7 @@ class TrlTrainer:
     def __init__(self, **kwargs: Any) -> None:
         self.args = TrlArgs(**kwargs)
 
-    def train(self, job: TrainJob, ctx: Any) -> Checkpoint:
+    def train(self, job: TrainJob, ctx: StageContext | None) -> Checkpoint:
         """Run the job (or return its finished result), announcing every checkpoint."""
         out = Path(job.output_dir)
         done = finished(out, job)
