@@ -105,6 +105,14 @@ def register_benchmarks(register: Register) -> None:
     """
 
 
+@hookspec
+def register_engines(register: Register) -> None:
+    """Register generation engines that sample completions from a model for the stages that generate.
+
+    :param register: call ``register(name, factory)`` once per engine.
+    """
+
+
 # ---------------------------------------------------------------- observers
 
 @hookspec

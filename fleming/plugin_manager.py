@@ -48,6 +48,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fleming.plugins.verifiers.label_check",
     "fleming.plugins.verifiers.difficulty",
     "fleming.plugins.verifiers.pass_rate",
+    "fleming.plugins.engines.hf",
 )
 
 KINDS: dict[str, str] = {
@@ -60,6 +61,7 @@ KINDS: dict[str, str] = {
     "curricula": "curriculum",
     "trainers": "trainer",
     "benchmarks": "benchmark",
+    "engines": "engine",
 }
 
 _OWN_DIST = "fleming-med"

@@ -189,6 +189,32 @@ class Benchmark(Protocol):
         """Return an ``inspect_ai.Task`` over the benchmark's items (the first `limit` of them when set)."""
 
 
+@runtime_checkable
+class Engine(Protocol):
+    """Samples completions from a model: the one generation layer the stages that sample go through.
+
+    ``prompts`` are chat messages (``{"role": "system" | "user", "content": ...}`` dicts, as
+    ``fleming.formats.chat_messages`` builds them). ``generate`` returns ``n`` completions per prompt, in the
+    prompts' order; temperature 0 is greedy (the ``n`` copies are then identical); the same seed and inputs
+    give the same samples on the same machine. ``load`` takes new weights from a HF model folder (what RL
+    calls after an update). The factory stays cheap: the model loads on ``load`` or on the first ``generate``.
+
+    Example::
+
+        class Echo:
+            def load(self, model_path): self.model = model_path
+            def generate(self, prompts, *, n=1, temperature=0.0, max_tokens=256, seed=0):
+                return [[p[-1]["content"][:max_tokens]] * n for p in prompts]
+    """
+
+    def generate(self, prompts: Sequence[Sequence[dict[str, str]]], *, n: int = 1, temperature: float = 0.0,
+                 max_tokens: int = 256, seed: int = 0) -> list[list[str]]:
+        """Return `n` completions for each prompt, in order (at most `max_tokens` new tokens each)."""
+
+    def load(self, model_path: str) -> None:
+        """Take the weights (and tokenizer) of the HF model folder `model_path`."""
+
+
 # ---------------------------------------------------------------- optional methods (any kind)
 # A component may also provide any of these; `fleming run --dry-run` and its preflight warnings ask every
 # component of a recipe through them, so a third-party component is checked exactly as a built-in one.

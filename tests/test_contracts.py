@@ -232,7 +232,7 @@ def test_the_public_api_is_written_down() -> None:
 
 def test_registration_hooks_are_typed_with_the_documented_register_callback() -> None:
     specs = {n: fn for n, fn in vars(hookspecs).items() if inspect.isfunction(fn) and n.startswith("register_")}
-    assert len(specs) == 9
+    assert len(specs) == 10
     untyped = [n for n, fn in specs.items() if inspect.signature(fn).parameters["register"].annotation != "Register"]
     assert not untyped, f"register hooks not typed with hookspecs.Register: {untyped}"
     assert (inspect.getdoc(hookspecs.Register) or "").strip()

@@ -26,6 +26,7 @@ from fleming.testing import fresh_registry, uniform_records, write_jsonl
 HOOKS = {
     "register_data_sources", "register_synthesizers", "register_filters", "register_verifiers",
     "register_teachers", "register_rewards", "register_curricula", "register_trainers", "register_benchmarks",
+    "register_engines",
     "checkpoint_saved", "stage_finished", "eval_finished",
 }
 

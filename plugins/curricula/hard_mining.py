@@ -11,9 +11,10 @@ the share of the k answers the one strict parser reads as correct. Items with pa
 Rollouts per prompt rise each round: round r uses the stage's ``rollouts`` × ``rollouts_growth`` ** r, at most
 ``max_rollouts``. The stage ends after ``rounds`` rounds, or earlier when the policy fails nothing.
 
-The policy is run with transformers directly (batched sampling, ``num_return_sequences=k``): on CPU this is
-faster than Inspect's ``hf`` provider, which generates each sample's epochs as separate requests and adds
-per-sample bookkeeping this needs none of; the parsing is the same ``fleming.answers.extract_answer``.
+The policy samples through a generation engine (``engine``, default ``hf``, with ``engine_args``; see
+``fleming.protocols.Engine``): the pool in batches of ``batch_size`` items, k answers per item, the evaluation's
+prompt (``fleming.formats.chat_messages``), parsed by the same ``fleming.answers.extract_answer``. The first
+batch is sampled with the round's seed (``seed + round``), each later batch with a seed derived from it.
 Per-item pass rates are saved under the stage folder (``mining/round-<r>.json``), so a resumed round does
 not evaluate again. Mined-set sizes, the pass-rate histogram and the rollouts go to the round's
 ``Selection.reason`` and ``notes["hard-mining"]``; why the stage ended goes to ``end_reason``.
@@ -26,13 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, PositiveInt
+from pydantic import BaseModel, Field, PositiveInt, ValidationInfo, field_validator
 
-from fleming import Checkpoint, QAItem, StageContext, hookimpl
+from fleming import Checkpoint, QAItem, StageContext, build_component, hookimpl
 from fleming.answers import extract_answer
-from fleming.errors import StageError
+from fleming.errors import FlemingError, RecipeProblems, StageError, UnknownComponentError
+from fleming.formats import chat_messages
 from fleming.io import atomic_write_json
-from fleming.prompts import render
 from fleming.protocols import Selection
 
 
@@ -50,6 +51,33 @@ class HardMiningArgs(BaseModel):
     max_tokens: PositiveInt = Field(default=512, description="tokens per sampled answer")
     temperature: float = Field(default=1.0, gt=0, description="sampling temperature")
     batch_size: PositiveInt = Field(default=8, description="prompts per generation batch")
+    engine: str = Field(default="hf", description="the generation engine the policy samples with")
+    engine_args: dict[str, Any] = Field(default_factory=dict, description="the engine's args")
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, name: str) -> str:
+        try:
+            build_component("engines", name)
+        except UnknownComponentError as exc:
+            raise ValueError(str(exc)) from None
+        except FlemingError:
+            pass  # an engine that needs args is checked with engine_args
+        return name
+
+    @field_validator("engine_args")
+    @classmethod
+    def _engine_args_fit(cls, args: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        name = info.data.get("engine")
+        if name is None:
+            return args
+        try:
+            build_component("engines", name, args, where="engine_args")
+        except RecipeProblems as exc:
+            raise ValueError("; ".join(p.removeprefix("engine_args.args.") for p in exc.problems)) from None
+        except FlemingError as exc:
+            raise ValueError(str(exc)) from None
+        return args
 
 
 class HardMining:
@@ -120,42 +148,28 @@ class HardMining:
 
     def pass_rates(self, model: str, items: Sequence[QAItem], seed: int, ctx: StageContext) -> dict[str, float]:
         """Return each item's share of k sampled answers that the strict parser reads as correct."""
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(model)
-        tok.padding_side = "left"
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        policy = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
-        policy.eval()
-        torch.manual_seed(seed)
-        system = render("eval_system")
+        a = self.args
+        engine = build_component("engines", a.engine, a.engine_args, where=f"{ctx.stage}: hard-mining engine")
+        engine.load(model)
         rates: dict[str, float] = {}
-        batches = [items[i:i + self.args.batch_size] for i in range(0, len(items), self.args.batch_size)]
+        batches = [items[i:i + a.batch_size] for i in range(0, len(items), a.batch_size)]
         progress = getattr(ctx, "progress", None)
-        for batch in (progress(batches, description=f"policy answers (k={self.args.k})") if progress else batches):
-            prompts = [prompt_text(tok, system, render("eval_mcq", question=i.question, options=i.options))
-                       for i in batch]
-            enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-            with torch.no_grad():
-                out = policy.generate(**enc, do_sample=True, temperature=self.args.temperature,
-                                      max_new_tokens=self.args.max_tokens, num_return_sequences=self.args.k,
-                                      pad_token_id=tok.pad_token_id)
-            texts = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            for j, item in enumerate(batch):
-                answers = texts[j * self.args.k:(j + 1) * self.args.k]
-                right = sum(extract_answer(a, list(item.options)) == item.answer for a in answers)
-                rates[item.id] = right / self.args.k
+        shown = progress(batches, description=f"policy answers (k={a.k})") if progress else batches
+        for b, batch in enumerate(shown):
+            answers = engine.generate([chat_messages(i) for i in batch], n=a.k, temperature=a.temperature,
+                                      max_tokens=a.max_tokens, seed=batch_seed(seed, b))
+            if len(answers) != len(batch) or any(len(got) != a.k for got in answers):
+                raise StageError(f"{ctx.stage}: engine '{a.engine}' returned {[len(g) for g in answers]} answers "
+                                 f"for {len(batch)} prompts (expected {a.k} each)")
+            for item, got in zip(batch, answers):
+                right = sum(extract_answer(text, list(item.options)) == item.answer for text in got)
+                rates[item.id] = right / a.k
         return rates
 
 
-def prompt_text(tok: Any, system: str, user: str) -> str:
-    """Return the chat prompt (system + user, generation prompt added), or plain text without a template."""
-    if getattr(tok, "chat_template", None):
-        return tok.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": user}],
-                                       tokenize=False, add_generation_prompt=True)
-    return f"{system}\n\n{user}\n\n"
+def batch_seed(seed: int, batch: int) -> int:
+    """Return the seed of a pool batch: `seed` for the first, one derived from it for each later batch."""
+    return seed if batch == 0 else random.Random(f"{seed}/batch/{batch}").randrange(2 ** 31)
 
 
 def round_half(x: float) -> int:

@@ -1,0 +1,1 @@
+"""Generation engines: `hf` (HF transformers, the reference)."""

@@ -1,0 +1,86 @@
+"""Engine `hf`: HF transformers, the reference every other engine is measured against.
+
+fp32 by default (``dtype: bfloat16`` is faster on CPUs with AMX, but its answers drift from fp32's), prompts in
+batches of ``batch_size`` (default: each ``generate`` call's prompts as one batch, so a caller's batches are kept
+as they are) with left padding, posed with the tokenizer's chat template (plain text joined by blank
+lines when it has none). Sampling uses ``num_return_sequences=n``; temperature 0 is greedy, generated once per
+prompt and copied n times. ``torch.manual_seed(seed)`` is set once per ``generate`` call, before its first batch.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import PositiveInt
+
+from fleming import hookimpl
+from fleming.errors import StageError
+
+
+class HfEngine:
+    """Sample with ``transformers``' ``generate`` (see the module docstring)."""
+
+    def __init__(self, model: str | None = None, dtype: Literal["float32", "bfloat16"] = "float32",
+                 batch_size: PositiveInt | None = None) -> None:
+        self.model_path, self.dtype, self.batch_size = model, dtype, batch_size
+        self._model: Any = None
+        self._tok: Any = None
+
+    def load(self, model_path: str) -> None:
+        """Load the tokenizer and weights of `model_path` (replacing any loaded before)."""
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(model_path)
+        tok.padding_side = "left"
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, self.dtype))
+        model.eval()
+        self._tok, self._model, self.model_path = tok, model, model_path
+
+    def generate(self, prompts: Sequence[Sequence[dict[str, str]]], *, n: int = 1, temperature: float = 0.0,
+                 max_tokens: int = 256, seed: int = 0) -> list[list[str]]:
+        """Return `n` completions per prompt, in order; greedy when `temperature` is 0."""
+        import torch
+
+        if self._model is None:
+            if self.model_path is None:
+                raise StageError("engine 'hf': no model to generate with (call load(model_path) first)")
+            self.load(self.model_path)
+        tok, model = self._tok, self._model
+        texts = [prompt_text(tok, messages) for messages in prompts]
+        sample = temperature > 0
+        kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "pad_token_id": tok.pad_token_id}
+        if sample:
+            kwargs.update(do_sample=True, temperature=temperature, num_return_sequences=n)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        per_prompt = n if sample else 1
+        torch.manual_seed(seed)
+        out: list[list[str]] = []
+        size = self.batch_size or max(1, len(texts))
+        for start in range(0, len(texts), size):
+            enc = tok(texts[start:start + size], return_tensors="pt", padding=True,
+                      add_special_tokens=False)
+            with torch.no_grad():
+                ids = model.generate(**enc, **kwargs)
+            done = tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            for j in range(0, len(done), per_prompt):
+                got = done[j:j + per_prompt]
+                out.append(got if sample else got * n)
+        return out
+
+
+def prompt_text(tok: Any, messages: Sequence[dict[str, str]]) -> str:
+    """Return the chat prompt (generation prompt added), or the messages' texts joined by blank lines when the
+    tokenizer has no chat template."""
+    if getattr(tok, "chat_template", None):
+        return tok.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+    return "".join(f"{m['content']}\n\n" for m in messages)
+
+
+@hookimpl
+def register_engines(register: Any) -> None:
+    """Register the `hf` engine."""
+    register("hf", HfEngine)
