@@ -161,11 +161,18 @@ def test_pass_rates_from_the_tiny_random_policy(tmp_path: Path, model_cache: Pat
     assert info["hard"] == n_hard and info["evaluated"] == 6 and sum(info["pass_rate_histogram"].values()) == 6
     if sel is not None:
         assert len(sel.items) == n_hard + info["solved_kept"]
+    assert info["engine"] == rates["engine"] == {"name": "hf", "args": {}}
     again = HardMining(k=3, max_tokens=6, batch_size=4)
     again.pass_rates = None  # a resumed round reads the saved rates, the policy is not run again
     ctx2 = _ctx(tmp_path, start=model)
     again.select(pool, 0, None, ctx2)
     assert ctx2.notes["hard-mining"]["rounds"][0]["hard"] == n_hard
+    # rates sampled with other engine settings are not reused
+    other = HardMining(k=3, max_tokens=6, batch_size=4, engine_args={"dtype": "bfloat16"})
+    other.pass_rates = lambda *a: {i.id: 1.0 for i in pool}  # type: ignore[method-assign]
+    other.select(pool, 0, None, _ctx(tmp_path, start=model))
+    saved = json.loads((ctx.dir / "mining" / "round-0.json").read_text())
+    assert saved["engine"] == {"name": "hf", "args": {"dtype": "bfloat16"}} and set(saved["rates"].values()) == {1.0}
 
 
 def test_curricula_are_registered_with_checked_args() -> None:

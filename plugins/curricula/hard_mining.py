@@ -105,7 +105,7 @@ class HardMining:
         chosen, info = self.mix(candidates, rates, random.Random(f"{seed}/mix/{round}"))
         base = ctx.rollouts or 8
         rollouts = min(self.args.max_rollouts, max(1, round_half(base * self.args.rollouts_growth ** round)))
-        info.update(round=round, model=model, evaluated=len(candidates), rollouts=rollouts)
+        info.update(round=round, model=model, engine=self.engine_spec(), evaluated=len(candidates), rollouts=rollouts)
         notes["rounds"].append(info)
         if not info["hard"]:
             self.end_reason = f"the policy fails nothing (no pass rate <= {self.args.tau})"
@@ -120,14 +120,20 @@ class HardMining:
         """A mining round runs for the trainer's steps (the stage's ``max_steps``): never ends it early."""
         return None
 
-    def _rates(self, items: Sequence[QAItem], model: str, seed: int, cache: Path, ctx: StageContext) -> dict[str, float]:
+    def _rates(self, items: Sequence[QAItem], model: str, seed: int, cache: Path,
+               ctx: StageContext) -> dict[str, float]:
         if cache.exists():
             saved = json.loads(cache.read_text(encoding="utf-8"))
-            if saved.get("model") == model and set(saved["rates"]) >= {i.id for i in items}:
+            if (saved.get("model") == model and saved.get("engine") == self.engine_spec()
+                    and set(saved["rates"]) >= {i.id for i in items}):
                 return saved["rates"]
         rates = self.pass_rates(model, items, seed, ctx)
-        atomic_write_json(cache, {"model": model, "k": self.args.k, "rates": rates})
+        atomic_write_json(cache, {"model": model, "engine": self.engine_spec(), "k": self.args.k, "rates": rates})
         return rates
+
+    def engine_spec(self) -> dict[str, Any]:
+        """The engine the policy samples with and its args, as recorded in the notes and the saved rates."""
+        return {"name": self.args.engine, "args": dict(self.args.engine_args)}
 
     def mix(self, items: Sequence[QAItem], rates: dict[str, float],
             rng: random.Random) -> tuple[list[QAItem], dict[str, Any]]:
