@@ -27,7 +27,7 @@ def build_component(kind: str, plugin: str, args: dict[str, Any] | None = None, 
     """Build the component registered as `plugin` of `kind` (``"rewards"``, ``"trainers"``, ...) with every
     installed plugin loaded, its `args` validated as a recipe's are (relative paths from `base_dir`, default
     the current folder; a reward's ``weight`` is left out). `where` names it in errors."""
-    from fleming.components import instantiate, split_weight, validate_args
+    from fleming.components import build_named
     from fleming.errors import PluginError
     from fleming.plugin_manager import KINDS, load_registry
 
@@ -35,6 +35,4 @@ def build_component(kind: str, plugin: str, args: dict[str, Any] | None = None, 
         raise PluginError(f"unknown component kind '{kind}' (known: {', '.join(KINDS)})")
     where = where or f"{kind}.{plugin}"
     _, registry = load_registry()
-    reg = registry.get(kind, plugin)
-    rest, _ = split_weight(kind, dict(args or {}), where)
-    return instantiate(reg, validate_args(reg, rest, where, base_dir or Path.cwd()), where)
+    return build_named(registry, kind, plugin, args or {}, where, base_dir or Path.cwd())

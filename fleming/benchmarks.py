@@ -11,12 +11,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pydantic
-
-from fleming.components import args_model, instantiate
+from fleming.components import instantiate, validate_args
 from fleming.errors import FlemingError, RecipeError, UnknownComponentError
 from fleming.plugin_manager import Registry, load_registry
-from fleming.validation import format_validation_error
 
 TaskMaker = tuple[str, Callable[[], Any]]  # (benchmark name, a function returning a fresh Inspect task)
 Builder = Callable[[str, Mapping[str, Any]], Any]  # (benchmark name, args) -> the component
@@ -30,15 +27,8 @@ def component_builder(registry: Registry | None = None, base_dir: Path | None = 
     folder = base_dir or Path.cwd()
 
     def build(name: str, args: Mapping[str, Any]) -> Any:
-        reg = registry.get("benchmarks", name)
-        model = args_model(reg.factory)
-        try:
-            validated = model.model_validate(dict(args), context={"base_dir": folder})
-        except pydantic.ValidationError as exc:
-            raise RecipeError(format_validation_error(exc, prefix=f"-T {name}", model=model)) from None
-        kwargs = {k: getattr(validated, k) for k in type(validated).model_fields}
-        kwargs.update(validated.model_extra or {})
-        return instantiate(reg, kwargs, f"benchmark '{name}'")
+        reg, where = registry.get("benchmarks", name), f"benchmark '{name}'"
+        return instantiate(reg, validate_args(reg, dict(args), where, folder, prefix=f"-T {name}"), where)
 
     return build
 

@@ -13,15 +13,19 @@ Unknown arguments are errors either way (with "did you mean" suggestions), unles
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 
 from fleming.errors import PluginError, RecipeError, RecipeProblems
 from fleming.plugin_manager import KINDS, Registration, Registry
 from fleming.validation import bool_coercions, boolean_guard, validation_problems
+
+if TYPE_CHECKING:
+    from fleming.recipe import LoadedRecipe
 
 
 @lru_cache(maxsize=None)
@@ -82,14 +86,17 @@ def split_weight(kind: str, args: dict[str, Any], where: str) -> tuple[dict[str,
     return rest, float(weight)
 
 
-def validate_args(reg: Registration, args: dict[str, Any], where: str, base_dir: Path) -> dict[str, Any]:
-    """Validate a component's args; each problem is one line naming ``where.args.<field>``."""
+def validate_args(reg: Registration, args: dict[str, Any], where: str, base_dir: Path,
+                  prefix: str | None = None) -> dict[str, Any]:
+    """Validate a component's args; each problem is one line naming ``<prefix>.<field>`` (the prefix defaults
+    to ``where.args``, the recipe field)."""
     model = args_model(reg.factory)
+    prefix = f"{where}.args" if prefix is None else prefix
     try:
         validated = model.model_validate(args, context={"base_dir": base_dir})
     except pydantic.ValidationError as exc:
-        raise RecipeProblems(validation_problems(exc, prefix=f"{where}.args", model=model)) from None
-    problems = bool_coercions(args, validated, f"{where}.args")
+        raise RecipeProblems(validation_problems(exc, prefix=prefix, model=model)) from None
+    problems = bool_coercions(args, validated, prefix)
     if problems:
         raise RecipeProblems(problems)
     out = {k: getattr(validated, k) for k in type(validated).model_fields}
@@ -110,6 +117,20 @@ def instantiate(reg: Registration, kwargs: dict[str, Any], where: str) -> Any:
 
 def build(registry: Registry, kind: str, spec: Any, where: str, base_dir: Path) -> Any:
     """Validate a recipe spec's args (``spec.plugin`` + ``spec.args``), then instantiate the component."""
-    reg = registry.get(kind, spec.plugin)
-    args, _ = split_weight(kind, dict(spec.args), where)
-    return instantiate(reg, validate_args(reg, args, where, base_dir), where)
+    return build_named(registry, kind, spec.plugin, spec.args, where, base_dir)
+
+
+def build_named(registry: Registry, kind: str, plugin: str, args: Mapping[str, Any], where: str,
+                base_dir: Path) -> Any:
+    """Validate `args` of component `plugin` of `kind` (a reward's ``weight`` left out), then instantiate it."""
+    reg = registry.get(kind, plugin)
+    rest, _ = split_weight(kind, dict(args), where)
+    return instantiate(reg, validate_args(reg, rest, where, base_dir), where)
+
+
+def build_at(loaded: LoadedRecipe, registry: Registry, kind: str, where: str, spec: Any) -> Any:
+    """Build the component at recipe field `where`, reusing the args the recipe loader validated."""
+    validated = loaded.args.get(where)
+    if validated is None:
+        return build(registry, kind, spec, where, loaded.base_dir)
+    return instantiate(registry.get(kind, spec.plugin), validated, where)

@@ -19,13 +19,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fleming.components import split_weight
+from fleming.components import build_at, split_weight
 from fleming.io import redact
 from fleming.models import ALIASES
 from fleming.paths import cache_dir
 from fleming.pipeline.context import RunContext
 from fleming.pipeline.runner import PlannedStage, plan_run
-from fleming.preflight import built_component, check
+from fleming.preflight import check
 from fleming.protocols import PlannedCommand, PlansCommands, TrainJob
 from fleming.recipe_file import SECRET_KEY
 
@@ -154,7 +154,7 @@ def _commands(run: RunContext, planned: PlannedStage) -> Iterator[PlannedCommand
         out = run.run_dir / stage.name / "checkpoints" / "round-0"
     else:
         return
-    trainer = built_component(run.loaded, run.registry, "trainers", where, spec)
+    trainer = build_at(run.loaded, run.registry, "trainers", where, spec)
     if not isinstance(trainer, PlansCommands):
         return
     source = stage.inputs[0]

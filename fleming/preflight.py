@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fleming.components import instantiate, split_weight, validate_args
+from fleming.components import build_at
 from fleming.models import ALIASES, HUB_ID
 from fleming.plugin_manager import Registry
 from fleming.protocols import HasPreflight, HasRequirements
@@ -87,18 +87,9 @@ def _model(loaded: LoadedRecipe) -> Iterator[tuple[str, str]]:
                         "(network; HF_TOKEN for a gated model)")
 
 
-def built_component(loaded: LoadedRecipe, registry: Registry, kind: str, where: str, spec: Any) -> Any:
-    """Build the component `spec` at recipe field `where` from its validated args."""
-    reg = registry.get(kind, spec.plugin)
-    args = loaded.args.get(where)
-    if args is None:
-        args = validate_args(reg, split_weight(kind, dict(spec.args), where)[0], where, loaded.base_dir)
-    return instantiate(reg, dict(args), where)
-
-
 def _components(loaded: LoadedRecipe, registry: Registry) -> Iterator[tuple[str, str]]:
     for kind, where, spec in loaded.recipe.components():
-        component = built_component(loaded, registry, kind, where, spec)
+        component = build_at(loaded, registry, kind, where, spec)
         if isinstance(component, HasRequirements):
             for req in component.requirements():
                 if not installed(req.module):
@@ -138,6 +129,6 @@ def _evaluation(loaded: LoadedRecipe, registry: Registry) -> Iterator[tuple[str,
     data_dir = Path(os.path.expanduser(folder)) if folder else None
     for i, spec in enumerate(ev.benchmarks):
         where = f"eval.benchmarks[{i}]"
-        check_data = getattr(built_component(loaded, registry, "benchmarks", where, spec), "missing_data", None)
+        check_data = getattr(build_at(loaded, registry, "benchmarks", where, spec), "missing_data", None)
         if callable(check_data):  # the optional method of the Benchmark contract
             yield from ((where, problem) for problem in check_data(data_dir))

@@ -16,7 +16,9 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
+from fleming.components import instantiate, split_weight, validate_args
 from fleming.errors import FlemingError, RecipeError, RecipeProblems
+from fleming.models import check_model_spec
 from fleming.recipe_file import check_no_secrets, expand_env, read_recipe_data
 from fleming.validation import bool_coercions, boolean_guard, validation_problems
 
@@ -166,9 +168,6 @@ def _component_problems(recipe: Recipe, registry: Any, base_dir: Path,
                         loaded_args: dict[str, dict[str, Any]]) -> list[Problem]:
     """Resolve, validate and build every component; return each problem (validated args go to `loaded_args`).
     Building calls each factory, so a factory's own checks fail here, not mid-run."""
-    from fleming.components import instantiate, split_weight, validate_args
-    from fleming.models import check_model_spec
-
     problems: list[Problem] = []
     try:
         check_model_spec(recipe.model, base_dir=base_dir)

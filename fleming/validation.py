@@ -162,8 +162,3 @@ def bool_coercions(data: Any, value: Any, prefix: str = "") -> list[str]:
         for i, (d, v) in enumerate(zip(data, value)):
             found += bool_coercions(d, v, f"{prefix}[{i}]")
     return found
-
-
-def format_validation_error(exc: pydantic.ValidationError, prefix: str = "", model: Any = None) -> str:
-    """Return every problem of a pydantic error on one line, separated by "; " (for single-line contexts)."""
-    return "; ".join(validation_problems(exc, prefix, model))

@@ -9,7 +9,7 @@ from typing import Any
 import pluggy
 from rich.console import Console
 
-from fleming.components import build, instantiate
+from fleming.components import build_at
 from fleming.context import ANNOUNCED, RunInfo, StageContext
 from fleming.kg import KnowledgeGraph
 from fleming.plugin_manager import Registry
@@ -44,10 +44,7 @@ class RunContext:
 
     def build(self, kind: str, where: str, spec: Any) -> Any:
         """Instantiate the component named at field path `where`, reusing the args the loader validated."""
-        validated = self.loaded.args.get(where)
-        if validated is None:
-            return build(self.registry, kind, spec, where, self.loaded.base_dir)
-        return instantiate(self.registry.get(kind, spec.plugin), validated, where)
+        return build_at(self.loaded, self.registry, kind, where, spec)
 
     def announce_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Tell every plugin that a checkpoint was saved (evaluation listens here)."""

@@ -52,10 +52,15 @@ def read_json(path: Path) -> Any:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
+def _missing(value: Any) -> bool:
+    """Whether a cell is empty: null, or NaN (how pandas and csv readers leave a blank cell)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def text(value: Any, what: str = "a text cell") -> str:
     """Return a cell as option/question text: strings stripped, numbers as written, missing as ''; raise
     ValueError naming `what` for a value that is not text (a list, an object)."""
-    if value is None or (isinstance(value, float) and value != value):
+    if _missing(value):
         return ""
     if isinstance(value, str):
         return value.strip()
@@ -66,6 +71,6 @@ def text(value: Any, what: str = "a text cell") -> str:
 
 def question_text(value: Any, what: str = "question") -> str:
     """Return the question cell as text; raise ValueError for a null or a value that is not text."""
-    if value is None or (isinstance(value, float) and value != value):
+    if _missing(value):
         raise ValueError(f"{what} must be text, not null")
     return text(value, what)
