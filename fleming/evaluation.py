@@ -2,9 +2,10 @@
 
 One ``EvalTarget`` is a model to evaluate (the base model, or one checkpoint of one stage of a run); each
 target × benchmark becomes one Inspect task whose log is tagged in ``eval.metadata["fleming"]`` with the run,
-stage, step and display label (every local checkpoint reads ``hf/<label>`` to Inspect, so the tag, not the
-model name, says which checkpoint a log belongs to). ``eval_set`` skips work whose log already succeeded,
-so a re-run evaluates only the new checkpoints.
+stage, step, display label and the generation engine (every local checkpoint reads ``fleming/<label>`` to
+Inspect, fleming's provider that answers through a generation engine, see ``fleming.inspect_engine``; so the
+tag, not the model name, says which checkpoint a log belongs to). ``eval_set`` skips work whose log already
+succeeded, so a re-run evaluates only the new checkpoints.
 """
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fleming.benchmarks import TaskMaker
-from fleming.errors import MissingDependencyError, StageError
+from fleming.engines import EngineChoice, resolve
+from fleming.errors import RecipeError, StageError
 
-Backend = Literal["hf", "vllm"]
+DEFAULT_BATCH_SIZE = 32
+"""Requests per engine call of the ``fleming/<label>`` provider, unless its ``batch_size`` model arg says."""
 
 
 @dataclass(frozen=True)
@@ -57,28 +60,26 @@ class EvalRow:
     error: str | None = None
 
 
-def inspect_model(target: EvalTarget, backend: Backend = "hf", **model_args: Any) -> Any:
-    """Return the Inspect model for a target: ``hf/<label>`` (greedy, batched) or ``vllm/<path>``."""
-    from inspect_ai.model import get_model
+def inspect_model(target: EvalTarget, engine: EngineChoice | None = None, **model_args: Any) -> Any:
+    """Return the Inspect model for a target: ``fleming/<label>``, answered by `engine` (None: auto) with the
+    target's weights; `model_args` may set the provider's ``batch_size``."""
+    from inspect_ai.model import get_model  # finds fleming/<label> through the inspect_ai entry point
 
-    if backend == "vllm":
-        try:
-            import vllm  # noqa: F401
-        except ImportError as exc:
-            raise MissingDependencyError("the vllm evaluation backend needs vLLM: "
-                                         "pip install 'fleming-med[vllm]' (GPU machines)") from exc
-        return get_model(f"vllm/{target.path}", **model_args)
-    args = {"model_path": target.path, "do_sample": False, **model_args}
-    if "device" not in args:
-        args["device"] = _default_device()
-    _register_info(f"hf/{target.label}", target.path)
-    return get_model(f"hf/{target.label}", **args)
+    clash = sorted(set(model_args) & {"model_path", "engine", "engine_args"})
+    if clash:
+        raise RecipeError(f"model args {', '.join(clash)}: the model and its engine are set by the target and "
+                          "the engine choice, not by model args")
+    choice = resolve(engine or EngineChoice())[0]
+    name = f"fleming/{target.label}"
+    _register_info(name, target.path)
+    return get_model(name, **{**model_args, "model_path": target.path, "engine": choice.name,
+                              **({"engine_args": dict(choice.args)} if choice.args else {})})
 
 
 def _register_info(name: str, path: str) -> None:
-    """Tell Inspect the model's context length under its ``hf/<label>`` name. Without this, Inspect's usage
-    reporting looks the name up by instantiating ``hf/<label>`` again, without ``model_path``: a hub
-    download of the label (retried for ~20 s offline) or a second copy of the weights."""
+    """Tell Inspect the model's context length under its name (``fleming/<label>``, ``hf/<label>``). Without
+    this, Inspect's usage reporting looks the name up by instantiating the provider again without
+    ``model_path`` (for ``hf/<label>``: a hub download of the label, retried for ~20 s offline)."""
     from inspect_ai.model import ModelInfo, set_model_info
 
     context = None
@@ -88,24 +89,21 @@ def _register_info(name: str, path: str) -> None:
     set_model_info(name, ModelInfo(model=name, context_length=context))
 
 
-def _default_device() -> str:
-    import torch
-
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
-
-
-def build_tasks(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], backend: Backend = "hf",
+def build_tasks(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], engine: EngineChoice | None = None,
                 model_args: Mapping[str, Any] | None = None, limit: int | None = None) -> list[Any]:
     """Return one Inspect task per target × benchmark, each with its model and its ``fleming`` tag
-    (``benchmark``: the name the benchmark is shown by); ``limit`` keeps the first items."""
+    (``benchmark``: the name the benchmark is shown by; ``engine``: the concrete engine and its args);
+    ``limit`` keeps the first items."""
     from inspect_ai import task_with
 
+    choice = resolve(engine or EngineChoice())[0]
     tasks = []
     for target in targets:
-        model = inspect_model(target, backend, **dict(model_args or {}))
+        model = inspect_model(target, choice, **dict(model_args or {}))
         for name, make in makers:
-            task = _length_sorted(make(), limit) if backend == "hf" else make()
-            metadata = {**(task.metadata or {}), "fleming": {**target.tag(), "benchmark": name}}
+            task = _length_sorted(make(), limit)
+            metadata = {**(task.metadata or {}),
+                        "fleming": {**target.tag(), "benchmark": name, "engine": choice.record()}}
             tasks.append(task_with(task, model=model, metadata=metadata))
     return tasks
 
@@ -123,8 +121,8 @@ def generation(config: Any = None, max_tokens: int | None = None) -> dict[str, A
 
 
 def _length_sorted(task: Any, limit: int | None) -> Any:
-    """Keep the first `limit` samples, in order of prompt length: the hf provider generates queued requests in
-    batches, and a batch of similar lengths wastes less work on padding (lm-eval sorts the same way)."""
+    """Keep the first `limit` samples, in order of prompt length: the provider gathers concurrent requests into
+    engine batches, and a batch of similar lengths wastes less work on padding (lm-eval sorts the same way)."""
     from inspect_ai import task_with
     from inspect_ai.dataset import MemoryDataset
 
@@ -134,39 +132,58 @@ def _length_sorted(task: Any, limit: int | None) -> Any:
 
 
 def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir: Path, *,
-             limit: int | None = None, backend: Backend = "hf", model_args: Mapping[str, Any] | None = None,
-             max_tokens: int | None = None, generate_config: Any = None, max_connections: int | None = None,
-             display: str = "rich", status: Callable[[str], None] | None = None,
-             max_tasks: int | None = None) -> list[EvalRow]:
+             limit: int | None = None, engine: EngineChoice | None = None,
+             model_args: Mapping[str, Any] | None = None, max_tokens: int | None = None,
+             generate_config: Any = None, max_connections: int | None = None, display: str = "rich",
+             status: Callable[[str], None] | None = None, max_tasks: int | None = None) -> list[EvalRow]:
     """Run every target on every benchmark (skipping logs that already succeeded) and return the rows.
 
-    One Inspect ``eval_set`` per model, in order, into the same log folder, so only one model's weights are
-    loaded at a time and two models never share the hf provider's batches. A model's benchmarks run one after
-    another (``max_tasks``, default 1): the provider pads a batch to its longest prompt, so mixing a benchmark
-    of long prompts into the batches of one with short ones costs more than the small batches it saves.
-    `generate_config` (an Inspect ``GenerateConfig`` or a mapping) and `max_tokens` reach every benchmark
-    through Inspect's eval-level generation settings."""
+    `engine` (None: auto, resolved once through ``fleming.engines.resolve``) answers every target through the
+    ``fleming/<label>`` provider; each row's ``tag["engine"]`` names the concrete engine and its args. One
+    Inspect ``eval_set`` per model, in order, into the same log folder, so only one model's weights are
+    loaded at a time and two models never share an engine's batches. The batch size is ``model_args``'
+    ``batch_size``, else `max_connections`, else 32; Inspect keeps two batches' worth of requests in flight
+    (or `max_connections`, when both are given), so the next batch gathers while the engine works. A model's
+    benchmarks run one after another (``max_tasks``, default 1): a batch is padded to its longest prompt, so
+    mixing a benchmark of long prompts into the batches of one with short ones costs more than the small
+    batches it saves. `generate_config` (an Inspect ``GenerateConfig`` or a mapping) and `max_tokens` reach
+    every benchmark through Inspect's eval-level generation settings."""
     from inspect_ai import eval_set
 
     if not targets or not makers:
         return []
+    choice, note = resolve(engine or EngineChoice())
+    args = dict(model_args or {})
+    batch = int(args.get("batch_size") or max_connections or DEFAULT_BATCH_SIZE)
+    connections = max_connections if max_connections and args.get("batch_size") else 2 * batch
+    args["batch_size"] = batch
     log_dir.mkdir(parents=True, exist_ok=True)
     if status:
+        if note:
+            status(note)
         status(f"evaluating {len(targets)} model(s) on {len(makers)} benchmark(s)"
-               + (f", first {limit} items each" if limit else "") + f"; logs in {log_dir}")
+               + (f", first {limit} items each" if limit else "")
+               + f" with engine {_engine_text(choice)}; logs in {log_dir}")
     rows: list[EvalRow] = []
     for target in targets:
-        tasks = build_tasks([target], makers, backend=backend, model_args=model_args, limit=limit)
-        _, logs = eval_set(tasks, log_dir=str(log_dir), limit=None if backend == "hf" else limit,
-                           max_tasks=max_tasks or 1,
-                           display=display,  # type: ignore[arg-type]
-                           retry_attempts=1, log_dir_allow_dirty=True, fail_on_error=0.5,
-                           **{**generation(generate_config, max_tokens),
-                              **({"max_connections": max_connections} if max_connections else {})})
+        tasks = build_tasks([target], makers, engine=choice, model_args=args, limit=limit)
+        try:
+            _, logs = eval_set(tasks, log_dir=str(log_dir), max_tasks=max_tasks or 1,
+                               display=display,  # type: ignore[arg-type]
+                               retry_attempts=1, log_dir_allow_dirty=True, fail_on_error=0.5,
+                               **{**generation(generate_config, max_tokens),
+                                  "max_connections": connections})
+        finally:
+            tasks[0].model.api.close()  # frees the engine's weights before the next model loads
         if len(logs) < len(tasks) or any(log.status == "cancelled" for log in logs):
             raise KeyboardInterrupt  # Ctrl-C: Inspect cancels the eval set and returns without the lost logs
         rows += [row_from_log(log) for log in logs]
     return rows
+
+
+def _engine_text(choice: EngineChoice) -> str:
+    args = ", ".join(f"{k}={v}" for k, v in sorted(choice.args.items()))
+    return f"{choice.name} ({args})" if args else choice.name
 
 
 HEADLINE = {("strict", "accuracy"): "strict", ("strict", "stderr"): "strict_stderr",

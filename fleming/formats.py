@@ -21,6 +21,14 @@ def chat_messages(item: QAItem) -> list[dict[str, str]]:
             {"role": "user", "content": render("eval_mcq", question=item.question, options=dict(item.options))}]
 
 
+def prompt_text(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
+    """Return the chat prompt an engine generates from (the tokenizer's chat template with the generation
+    prompt added), or the messages' texts joined by blank lines when the tokenizer has no chat template."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+    return "".join(f"{m['content']}\n\n" for m in messages)
+
+
 def openrlhf_record(item: QAItem) -> dict[str, Any]:
     """OpenRLHF prompt-dataset row: ``input`` (chat messages, for ``--data.apply_chat_template``) and
     ``label`` (the answer letter); ``letters`` and ``id`` ride along for the reward function."""

@@ -1,4 +1,5 @@
-"""Writing files safely: atomic writes (a file exists whole or not at all) and secret redaction.
+"""Writing files safely: atomic writes (a file exists whole or not at all), secret redaction, and `cache_dir()`
+(fleming's cache folder, for components that keep converted models or other rebuildable files).
 
 Every text written through `atomic_write_text` has the values of secret-looking environment variables
 (names containing KEY, TOKEN, SECRET, PASSWORD) replaced with ``***``.
@@ -15,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_dir", "atomic_write_json", "atomic_write_text", "redact", "redact_data", "secret_values"]
+from fleming.paths import cache_dir
+
+__all__ = ["atomic_dir", "atomic_write_json", "cache_dir", "atomic_write_text", "redact", "redact_data", "secret_values"]
 
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD)", re.I)
 

@@ -118,13 +118,19 @@ def cache_key(model: str, model_args: Mapping[str, Any], request: LLMRequest) ->
 def _model_args(model: str, model_args: Mapping[str, Any], sampling: bool) -> dict[str, Any]:
     args = dict(model_args)
     if model.startswith("hf/"):
-        from fleming.evaluation import _default_device, _register_info
+        from fleming.evaluation import _register_info
 
         if "model_path" in args:
             _register_info(model, str(args["model_path"]))
         args.setdefault("device", _default_device())
         args.setdefault("do_sample", sampling)
     return args
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
 class LLMClient:

@@ -49,6 +49,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fleming.plugins.verifiers.difficulty",
     "fleming.plugins.verifiers.pass_rate",
     "fleming.plugins.engines.hf",
+    "fleming.plugins.engines.openvino.engine",
+    "fleming.plugins.engines.vllm",
 )
 
 KINDS: dict[str, str] = {

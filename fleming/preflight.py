@@ -5,7 +5,9 @@
 * what each component of the recipe says it needs, through the optional methods of ``fleming.protocols``
   (built from its validated args; factories are cheap): the packages of ``requirements()`` that are not
   installed, with their install hints, and the warnings of ``preflight()`` (e.g. no Ray address);
-* the optional package of the evaluation backend (``vllm``);
+* each named engine (the recipe's ``engine``, ``eval.engine``, a component's ``engine`` arg, or ``--engine``
+  instead of them all) whose factory's ``unavailable()`` gives a reason it cannot run here (``auto`` never
+  warns: it takes the first engine that can);
 * the Inspect model providers named by the ``model`` args of teachers and verifiers: their packages and
   environment variables (presence only: a value is never read into a message);
 * data a real run fetches or reads: a base model or dataset that comes from the HF hub, the benchmark folder
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from fleming.components import build_at
+from fleming.engines import AUTO, unavailable
+from fleming.errors import FlemingError
 from fleming.models import ALIASES, HUB_ID
 from fleming.plugin_manager import Registry
 from fleming.protocols import HasPreflight, HasRequirements
@@ -39,11 +43,11 @@ def installed(module: str) -> bool:
         return False
 
 
-def check(loaded: LoadedRecipe, registry: Registry) -> list[str]:
-    """Return the warnings for a validated recipe (see the module docstring); a warning that several fields
-    share is given once, naming them all."""
+def check(loaded: LoadedRecipe, registry: Registry, engine_override: str | None = None) -> list[str]:
+    """Return the warnings for a validated recipe (see the module docstring; `engine_override` is
+    ``fleming run --engine``); a warning that several fields share is given once, naming them all."""
     found = [*_env_defaults(loaded.path), *_model(loaded), *_components(loaded, registry), *_providers(loaded),
-             *_hub_datasets(loaded), *_evaluation(loaded, registry)]
+             *_hub_datasets(loaded), *_engines(loaded, registry, engine_override), *_evaluation(loaded, registry)]
     fields: dict[str, list[str]] = {}
     for where, message in found:
         fields.setdefault(message, []).append(where)
@@ -119,12 +123,34 @@ def _hub_datasets(loaded: LoadedRecipe) -> Iterator[tuple[str, str]]:
             yield where, f"dataset '{dataset}' is read from the HF hub (network, or the local HF cache)"
 
 
+def engine_uses(loaded: LoadedRecipe) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Yield (field path, engine name, args) for every engine the recipe names: the run's, ``eval.engine`` and
+    each component's ``engine`` arg (with its ``engine_args``) when set."""
+    for where, choice in loaded.recipe.engines():
+        yield where, choice.name, dict(choice.args)
+    for _, where, comp in loaded.recipe.components():
+        args = loaded.args.get(where, comp.args)
+        if isinstance(args.get("engine"), str):
+            yield f"{where}.args.engine", args["engine"], dict(args.get("engine_args") or {})
+
+
+def _engines(loaded: LoadedRecipe, registry: Registry, override: str | None) -> Iterator[tuple[str, str]]:
+    uses = [("--engine", override)] if override else [(where, name) for where, name, _ in engine_uses(loaded)]
+    for where, name in uses:
+        if name == AUTO:
+            continue
+        try:
+            why = unavailable(name, registry)
+        except FlemingError as exc:
+            why = str(exc)
+        if why:
+            yield where, f"engine '{name}' cannot run here: {why}"
+
+
 def _evaluation(loaded: LoadedRecipe, registry: Registry) -> Iterator[tuple[str, str]]:
     ev = loaded.recipe.eval
     if ev is None:
         return
-    if ev.backend == "vllm" and not installed("vllm"):
-        yield "eval.backend", "the vllm evaluation backend needs vLLM: pip install 'fleming-med[vllm]' (GPU machines)"
     folder = ev.data_dir or os.environ.get("FLEMING_DATA_DIR")
     data_dir = Path(os.path.expanduser(folder)) if folder else None
     for i, spec in enumerate(ev.benchmarks):

@@ -198,6 +198,10 @@ class Engine(Protocol):
     prompts' order; temperature 0 is greedy (the ``n`` copies are then identical); the same seed and inputs
     give the same samples on the same machine. ``load`` takes new weights from a HF model folder (what RL
     calls after an update). The factory stays cheap: the model loads on ``load`` or on the first ``generate``.
+    Optional: a static (or class) method ``unavailable()`` on the factory returns one line saying why the engine
+    cannot run on this machine (not installed, no GPU), or None when it can (`ReportsUnavailable`); ``auto``
+    passes over such an engine and preflight warns when a recipe names it. Without it an engine counts as
+    always available.
 
     Example::
 
@@ -269,5 +273,15 @@ class PlansCommands(Protocol):
         """Return the commands `job` would launch; export, write and run nothing."""
 
 
-OPTIONAL: tuple[type, ...] = (HasRequirements, HasPreflight, PlansCommands)
+@runtime_checkable
+class ReportsUnavailable(Protocol):
+    """An engine factory that can say why it cannot run here (``fleming.engines.unavailable`` asks it)."""
+
+    @staticmethod
+    def unavailable() -> str | None:
+        """Return one line saying why the engine cannot run on this machine, or None when it can; look (find a
+        package, a device), never load a model."""
+
+
+OPTIONAL: tuple[type, ...] = (HasRequirements, HasPreflight, PlansCommands, ReportsUnavailable)
 """The optional-method protocols (each method is documented in the README)."""

@@ -4,25 +4,41 @@ Every component is ``{plugin: NAME, args: {...}}`` (a bare ``NAME`` is accepted 
 validated by the component's own model. ``${VAR}`` and ``${VAR:-default}`` in strings expand from the
 environment, except variables that look like secrets: API keys are read by the providers from the
 environment and never pass through a recipe, so they can never reach a manifest or a log.
-Relative paths in component args are read relative to the recipe's folder.
+Relative paths in component args are read relative to the recipe's folder. ``engine`` (and ``eval.engine``)
+chooses the generation engine: ``auto``, a name, or ``{name, args}`` (see ``fleming.engines``).
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, PositiveInt
 
-from fleming.components import instantiate, split_weight, validate_args
-from fleming.errors import FlemingError, RecipeError, RecipeProblems
+from fleming.components import build_named, instantiate, split_weight, validate_args
+from fleming.engines import AUTO, EngineChoice
+from fleming.errors import FlemingError, RecipeError, RecipeProblems, UnknownComponentError
 from fleming.models import check_model_spec
 from fleming.recipe_file import check_no_secrets, expand_env, read_recipe_data
 from fleming.validation import bool_coercions, boolean_guard, validation_problems
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+def _engine_at(where: str) -> BeforeValidator:
+    """A validator reading an engine choice (``EngineChoice.parse``); its message names field `where`."""
+
+    def parse(value: Any) -> EngineChoice | None:
+        if value is None and where != "engine":
+            return None  # a use without its own engine: the run's engine
+        try:
+            return EngineChoice.parse(value, where)
+        except RecipeError as exc:
+            raise ValueError(str(exc)) from None
+
+    return BeforeValidator(parse)
 
 
 class _Strict(BaseModel):
@@ -99,9 +115,12 @@ class RL(_Strict):
 class Eval(_Strict):
     """Which benchmarks evaluate the base model and every checkpoint."""
 
+    replaced_fields: ClassVar[dict[str, str]] = {
+        "backend": "replaced by eval.engine (hf | openvino | vllm | auto); write engine: {value}"}
+
     benchmarks: list[Component] = Field(min_length=1)
     limit: PositiveInt | None = None
-    backend: Literal["hf", "vllm"] = "hf"
+    engine: Annotated[EngineChoice | None, _engine_at("eval.engine")] = None  # None: the run's engine
     data_dir: str | None = None  # folder of uniform JSONL benchmark files; default $FLEMING_DATA_DIR
     max_tokens: PositiveInt | None = None  # generation budget per answer (default: each task's own)
     checkpoints: Literal["all", "final"] = "all"  # every saved checkpoint, or each stage's last one only
@@ -120,6 +139,7 @@ class Recipe(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     seed: NonNegativeInt = 0
     model: str = Field(min_length=1)
+    engine: Annotated[EngineChoice, _engine_at("engine")] = EngineChoice()
     data: Data = Field(default_factory=Data)
     cold_start: ColdStart | None = None
     rl: RL | None = None
@@ -145,6 +165,12 @@ class Recipe(_Strict):
         if self.eval:
             for i, comp in enumerate(self.eval.benchmarks):
                 yield "benchmarks", f"eval.benchmarks[{i}]", comp
+
+    def engines(self) -> Iterator[tuple[str, EngineChoice]]:
+        """Yield (field path, choice) for the run's engine and every use's own engine the recipe sets."""
+        yield "engine", self.engine
+        if self.eval and self.eval.engine is not None:
+            yield "eval.engine", self.eval.engine
 
 
 @dataclass(frozen=True)
@@ -184,6 +210,24 @@ def _component_problems(recipe: Recipe, registry: Any, base_dir: Path,
         except FlemingError as exc:
             msg = str(exc)
             problems.append((type(exc), msg if msg.startswith(where) else f"{where}.plugin: {msg}"))
+    return problems + _engine_problems(recipe, registry, base_dir)
+
+
+def _engine_problems(recipe: Recipe, registry: Any, base_dir: Path) -> list[Problem]:
+    """Check that every named engine is registered and build it with its args (``auto`` is resolved at run
+    start, not here: what this machine can run is a preflight warning, not a recipe error)."""
+    problems: list[Problem] = []
+    for where, choice in recipe.engines():
+        if choice.name == AUTO:
+            continue
+        try:
+            build_named(registry, "engines", choice.name, choice.args, where, base_dir)
+        except RecipeProblems as exc:
+            problems += [(RecipeError, line) for line in exc.problems]
+        except UnknownComponentError as exc:
+            problems.append((RecipeError, f"{where}: {exc}"))
+        except FlemingError as exc:
+            problems.append((type(exc), str(exc)))
     return problems
 
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from fleming.context import StageContext
+from fleming.engines import EngineChoice
 from fleming.plugin_manager import Registry, build_registry, get_plugin_manager
 from fleming.types import QAItem
 
@@ -17,11 +18,14 @@ def fresh_registry(*plugins: Any, entry_points: bool = False) -> tuple[Any, Regi
     return pm, build_registry(pm)
 
 
-def stage_ctx(folder: Path, stage: str = "test", **fields: Any) -> StageContext:
-    """A stage context for calling a component directly: its folder (created), no progress bars, and any other
+def stage_ctx(folder: Path, stage: str = "test", engine: str | Mapping[str, Any] | EngineChoice = "hf",
+              **fields: Any) -> StageContext:
+    """A stage context for calling a component directly: its folder (created), no progress bars, the run's
+    `engine` (default ``hf``, so tests are deterministic: a name, ``{name, args}`` or a choice) and any other
     ``StageContext`` field given (``seed``, ``base_model``, ``start_model``, ``rollouts`` ...)."""
     folder.mkdir(parents=True, exist_ok=True)
-    return StageContext(stage=stage, dir=folder, **{"show_progress": False, **fields})
+    return StageContext(stage=stage, dir=folder, engine=EngineChoice.parse(engine),
+                        **{"show_progress": False, **fields})
 
 
 def make_item(i: int = 0, answer: str = "B", difficulty: str | None = None, entity: str | None = None,

@@ -1,4 +1,8 @@
-"""One-line messages for pydantic validation errors, naming the field path (``rl.stages[1].rollouts``)."""
+"""One-line messages for pydantic validation errors, naming the field path (``rl.stages[1].rollouts``).
+
+A model may list fields that are gone in a ``replaced_fields`` class variable (field -> what to write instead,
+``{value}`` standing for the value given); such a field is an error saying so, not an unknown field.
+"""
 from __future__ import annotations
 
 import difflib
@@ -56,6 +60,16 @@ def _unwrap(tp: Any, part: Any) -> Any:
     return None
 
 
+def _as_model(tp: Any) -> Any:
+    """The pydantic model class `tp` stands for (``Eval | None`` -> ``Eval``), or None."""
+    if typing.get_origin(tp) is typing.Annotated:
+        return _as_model(typing.get_args(tp)[0])
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        models = [m for m in map(_as_model, typing.get_args(tp)) if m is not None]
+        return models[0] if len(models) == 1 else None
+    return tp if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel) else None
+
+
 def _is_union(tp: Any) -> bool:
     while typing.get_origin(tp) is typing.Annotated:
         tp = typing.get_args(tp)[0]
@@ -79,8 +93,12 @@ def _one(error: Any, loc: Sequence[Any], prefix: str, model: Any) -> str:
     path = field_path(loc, prefix)
     kind = error["type"]
     if kind == "extra_forbidden":
-        parent = _model_at(model, loc[:-1]) if model is not None else None
-        known = list(parent.model_fields) if isinstance(parent, type) and issubclass(parent, pydantic.BaseModel) else []
+        parent = _as_model(_model_at(model, loc[:-1])) if model is not None else None
+        is_model = parent is not None
+        replaced = getattr(parent, "replaced_fields", {}) if is_model else {}
+        if str(loc[-1]) in replaced:  # a field that is gone: say what took its place
+            return f"{path}: " + replaced[str(loc[-1])].format(value=error.get("input"))
+        known = list(parent.model_fields) if is_model else []
         return f"{path}: unknown field" + (did_you_mean(str(loc[-1]), known) if known else "")
     if kind == "missing":
         return f"{path}: required field is missing"
@@ -91,6 +109,8 @@ def _one(error: Any, loc: Sequence[Any], prefix: str, model: Any) -> str:
     text = error["msg"]
     if text.startswith("Value error, "):
         text = text[len("Value error, "):]
+    if text.startswith(path):  # a validator's message that names the field itself (e.g. ``engine.args: ...``)
+        return text
     return f"{path}: {text}" + ("" if isinstance(value, (dict, list)) else f" (got {shown})")
 
 

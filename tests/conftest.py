@@ -16,6 +16,13 @@ def _no_third_party_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLEMING_PLUGINS", "")
 
 
+@pytest.fixture(autouse=True)
+def _reference_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`engine: auto` means the `hf` reference engine in tests (it would convert every checkpoint for OpenVINO);
+    an engine a test names is used as named."""
+    monkeypatch.setenv("FLEMING_ENGINE", "hf")
+
+
 @pytest.fixture
 def with_acme(monkeypatch: pytest.MonkeyPatch) -> None:
     """Opt in to the installed fixture plugin package fleming-acme (tests/fixtures/fleming-acme)."""

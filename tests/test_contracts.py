@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = {"fleming": "fleming", "plugins": "fleming.plugins", "tasks": "fleming.tasks",
             "leaderboard": "fleming.leaderboard"}
 # what a plugin (built-in or third-party) may import from fleming: the public API listed in the README
-PUBLIC = {"fleming", "fleming.answers", "fleming.context", "fleming.errors", "fleming.formats", "fleming.io",
+PUBLIC = {"fleming", "fleming.answers", "fleming.context", "fleming.engines", "fleming.errors", "fleming.formats", "fleming.io",
           "fleming.items", "fleming.kg", "fleming.llm_calls", "fleming.prompts", "fleming.protocols",
           "fleming.review", "fleming.sampling", "fleming.suggest", "fleming.tasks", "fleming.types"}
 MAX_LINES = 300
@@ -217,8 +217,8 @@ def test_every_hook_is_documented_in_the_readme() -> None:
 
 def test_every_optional_component_method_is_documented_in_the_readme() -> None:
     methods = [name for proto in protocols.OPTIONAL for name in vars(proto)
-               if not name.startswith("_") and inspect.isfunction(vars(proto)[name])]
-    assert {"requirements", "preflight", "planned_commands"} <= set(methods)
+               if not name.startswith("_") and inspect.isfunction(getattr(proto, name))]  # static methods too
+    assert {"requirements", "preflight", "planned_commands", "unavailable"} <= set(methods)
     missing = [m for m in methods if f"`{m}(" not in README]
     assert not missing, f"optional component methods missing from README.md: {missing}"
 

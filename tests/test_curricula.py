@@ -168,7 +168,7 @@ def test_pass_rates_from_the_tiny_random_policy(tmp_path: Path, model_cache: Pat
     again.select(pool, 0, None, ctx2)
     assert ctx2.notes["hard-mining"]["rounds"][0]["hard"] == n_hard
     # rates sampled with other engine settings are not reused
-    other = HardMining(k=3, max_tokens=6, batch_size=4, engine_args={"dtype": "bfloat16"})
+    other = HardMining(k=3, max_tokens=6, batch_size=4, engine="hf", engine_args={"dtype": "bfloat16"})
     other.pass_rates = lambda *a: {i.id: 1.0 for i in pool}  # type: ignore[method-assign]
     other.select(pool, 0, None, _ctx(tmp_path, start=model))
     saved = json.loads((ctx.dir / "mining" / "round-0.json").read_text())

@@ -176,7 +176,10 @@ def test_an_unknown_engine_is_a_one_line_error_naming_the_field() -> None:
     assert str(err.value).startswith("rl.stages[1].curriculum.args.engine: unknown engine 'hff'")
     assert "'hf'" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(RecipeError, match=r"args.engine_args: dtype: "):
-        build(reg, "curricula", Component(plugin="hard-mining", args={"engine_args": {"dtype": "fp8"}}),
+        build(reg, "curricula", Component(plugin="hard-mining", args={"engine": "hf", "engine_args": {"dtype": "fp8"}}),
+              "rl.stages[1].curriculum", Path("."))
+    with pytest.raises(RecipeError, match=r"args.engine_args: engine args need a named engine"):  # default: the run's
+        build(reg, "curricula", Component(plugin="hard-mining", args={"engine_args": {"dtype": "bfloat16"}}),
               "rl.stages[1].curriculum", Path("."))
 
 

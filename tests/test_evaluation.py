@@ -34,6 +34,7 @@ def test_fleming_eval_reports_strict_and_lenient(tmp_path: Path, model_cache: Pa
         assert row["status"] == "success" and row["samples"] == 3
         assert 0.0 <= row["strict"] <= row["lenient"] <= 1.0  # lenient extends strict, never replaces it
         assert row["tag"]["model"] == "tiny-random" and row["tag"]["stage"] == "base"
+        assert row["tag"]["engine"]["name"] in ("hf", "openvino", "vllm")  # auto, resolved to what answered
     # a second run finds the finished logs and evaluates nothing again
     before = {p.name for p in out.iterdir()}
     again = CliRunner().invoke(cli, ["eval", "tiny-random", "--benchmarks", "medqa,pubmedqa", "--limit", "3",
@@ -91,6 +92,7 @@ def test_run_evaluates_base_and_every_checkpoint_then_builds_the_leaderboard(
         assert {log.eval.task for log in logs if log.eval.metadata["fleming"]["benchmark"] == bench} == {task}
     for log in logs:  # the eval section's limit and max_tokens reach the plugin's task as well as fleming's
         assert log.status == "success" and log.results.completed_samples == 2 and log.plan.config.max_tokens == 4
+        assert log.eval.model.startswith("fleming/") and log.eval.model_args["engine"] != "auto"
     summary = json.loads((run.run_dir / "eval" / "summary.json").read_text())
     assert {r["benchmark"] for r in summary} == {"kg_heldout", "acme-probe"}  # one name each, as registered
     index = run.run_dir / "leaderboard" / "site" / "index.html"

@@ -139,3 +139,26 @@ def test_secret_model_args_stay_out_of_the_cache_key() -> None:
     assert cache_key("openai/gpt-4o", {"base_url": "http://x"}, LLMRequest(request.messages,
                                                                             request.config, 2)) != base
     assert read_decisions(Path("no-such-run")) == {}
+
+
+@pytest.mark.parametrize(("model", "args", "local"), [
+    ("openai/gpt-4o", {}, None), ("anthropic/claude-sonnet-4-0", {}, None), ("mockllm/model", {}, None),
+    ("fleming-scripted/checker", {}, None), ("tiny-random", {}, "tiny-random"),
+    ("smollm2-135m-instruct", {}, "smollm2-135m-instruct"), ("hf/checker", {"model_path": "/m/c"}, "/m/c"),
+    ("hf/owner/name", {}, "owner/name"), ("fleming/tiny-random", {}, "tiny-random"),
+])
+def test_local_models_sample_through_an_engine_and_hosted_ones_through_inspect(
+        model: str, args: dict[str, Any], local: str | None) -> None:
+    from fleming.sampling import local_model
+
+    assert local_model(model, args) == local
+    assert (LabelCheck(model=model, model_args=args).local is None) == (local is None)
+
+
+def test_a_local_folder_is_a_local_model(tmp_path: Path) -> None:
+    from fleming.sampling import local_model
+
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    assert local_model(str(tmp_path)) == str(tmp_path.resolve())
+    assert local_model(str(tmp_path / "missing")) is None
+

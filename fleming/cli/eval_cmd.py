@@ -12,6 +12,7 @@ from rich.console import Console
 
 from fleming.errors import RecipeError
 from fleming.benchmarks import benchmark_names, component_builder, task_makers
+from fleming.engines import EngineChoice, check_name
 from fleming.evaluation import EvalTarget, check_rows, evaluate, print_rows, write_summary
 from fleming.models import check_model_spec, resolve_model
 
@@ -52,16 +53,19 @@ def _slug(text: str) -> str:
               "(default: $FLEMING_DATA_DIR; without one, the benchmarks' hub ids are used).")
 @click.option("--log-dir", type=click.Path(file_okay=False),
               help="Where Inspect logs go (default: runs/<model>/eval, which `fleming leaderboard` reads).")
-@click.option("--backend", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True)
+@click.option("--engine", metavar="NAME", default="auto", show_default=True,
+              help="Generation engine that answers (auto, hf, openvino, vllm, ...); auto takes the first that "
+              "can run here (vllm, then openvino, then hf).")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Generation budget per answer.")
 @click.option("--label", help="Display name of the model in tables (default: the model argument).")
 @click.option("-T", "task_arg", multiple=True, metavar="[BENCH.]KEY=VALUE", help="Task argument (repeatable).")
 @click.option("-M", "model_arg", multiple=True, metavar="KEY=VALUE", help="Inspect model argument (repeatable).")
 def eval_command(model: str, benchmarks: str, limit: int | None, data_dir: str | None, log_dir: str | None,
-                 backend: str, max_tokens: int | None, label: str | None, task_arg: tuple[str, ...],
+                 engine: str, max_tokens: int | None, label: str | None, task_arg: tuple[str, ...],
                  model_arg: tuple[str, ...]) -> None:
     """Evaluate MODEL (alias, checkpoint folder or hub id) on the named benchmarks."""
     check_model_spec(model, Path.cwd())
+    check_name(engine, "--engine")
     build = component_builder(base_dir=Path.cwd())
     names = benchmark_names(benchmarks, build)
     targs = _task_args(task_arg, names)
@@ -71,7 +75,7 @@ def eval_command(model: str, benchmarks: str, limit: int | None, data_dir: str |
     target = EvalTarget(label=label or model, path=resolved.path, stage="base", stage_index=0)
     out = Path(log_dir) if log_dir else Path("runs") / _slug(target.label) / "eval"
     makers = task_makers(names, data_dir or os.environ.get("FLEMING_DATA_DIR"), targs, build=build)
-    rows = evaluate([target], makers, out, limit=limit, backend=backend, model_args=margs,  # type: ignore[arg-type]
+    rows = evaluate([target], makers, out, limit=limit, engine=EngineChoice(engine), model_args=margs,
                     max_tokens=max_tokens, status=lambda m: console.print(f"[dim]{m}[/]"))
     write_summary(rows, out / "summary.json")
     print_rows(rows, Console() if sys.stdout.isatty() else Console(width=140))

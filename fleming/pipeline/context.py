@@ -4,13 +4,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pluggy
 from rich.console import Console
 
 from fleming.components import build_at
 from fleming.context import ANNOUNCED, RunInfo, StageContext
+from fleming.engines import EngineChoice, resolve
 from fleming.kg import KnowledgeGraph
 from fleming.plugin_manager import Registry
 from fleming.recipe import LoadedRecipe
@@ -31,6 +32,34 @@ class RunContext:
     run_dir: Path
     console: Console = field(default_factory=lambda: Console(stderr=True))
     show_progress: bool = True
+    engine_override: str | None = None  # ``--engine``: replaces the recipe's engine and every use's own
+    _engine: tuple[EngineChoice, str | None] | None = field(default=None, init=False, repr=False)
+
+    def _resolved(self) -> tuple[EngineChoice, str | None]:
+        if self._engine is None:
+            self._engine = resolve(self.loaded.recipe.engine, self.engine_override, self.registry)
+        return self._engine
+
+    @property
+    def engine(self) -> EngineChoice:
+        """The run's engine: the recipe's ``engine``, ``--engine`` applied, ``auto`` resolved (once per run)."""
+        return self._resolved()[0]
+
+    @property
+    def engine_note(self) -> str | None:
+        """The line saying why ``auto`` passed over an engine that cannot run here, or None."""
+        return self._resolved()[1]
+
+    def use_engine(self, choice: EngineChoice | None, where: str,
+                   log: Callable[[str], None] | None = None) -> EngineChoice:
+        """The engine a use samples with: its own `choice` (None: the run's engine), ``--engine`` applied,
+        ``auto`` resolved; a fallback note goes to `log` (default: the console)."""
+        if choice is None:
+            return self.engine
+        resolved, note = resolve(choice, self.engine_override, self.registry)
+        if note:
+            (log or self.console.print)(f"{where}: {note}")
+        return resolved
 
     @property
     def name(self) -> str:
@@ -60,6 +89,7 @@ class StageRun:
     ctx: StageContext
     inputs: tuple[str, ...] = ()
     config: Any = None
+    engine: EngineChoice | None = None  # the engine the manifest records when not the run's (a use's own)
 
     @property
     def recipe(self) -> Any:
@@ -81,8 +111,8 @@ def stage_run(run: RunContext, name: str, folder: Path, inputs: tuple[str, ...],
     ctx = StageContext(stage=name, dir=folder, seed=run.loaded.recipe.seed, run_name=run.name,
                        base_model=model_path(run.run_dir, "model"),
                        start_model=model_path(run.run_dir, start_from) if start_from else None,
-                       rollouts=rollouts, console=run.console, show_progress=run.show_progress,
-                       on_checkpoint=run.announce_checkpoint)
+                       rollouts=rollouts, engine=run.engine, console=run.console,
+                       show_progress=run.show_progress, on_checkpoint=run.announce_checkpoint)
     loaded: dict[str, dict[str, KnowledgeGraph]] = {}
 
     def graphs() -> dict[str, KnowledgeGraph]:
@@ -92,6 +122,7 @@ def stage_run(run: RunContext, name: str, folder: Path, inputs: tuple[str, ...],
 
     ctx.graph_loader = graphs
     ctx.decision_loader = lambda: read_decisions(run.run_dir)
+    ctx.engine_resolver = lambda choice, where: run.use_engine(choice, where, ctx.log)
     return StageRun(run=run, ctx=ctx, inputs=inputs, config=config)
 
 

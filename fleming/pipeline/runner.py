@@ -163,6 +163,8 @@ def run_pipeline(run: RunContext, from_stage: str | None = None, only: str | Non
     with _run_lock(run.run_dir):
         atomic_write_json(run.run_dir / "recipe.json", {"path": str(run.loaded.path),
                                                         "recipe": run.loaded.recipe.model_dump()})
+        if run.engine_note:  # the run's engine is resolved once, here; say why auto passed over an engine
+            run.console.print(run.engine_note, style="dim", markup=False, highlight=False)
         for stage in stages:
             stage_dir = run.run_dir / stage.name
             manifest = read_manifest(stage_dir)
@@ -265,8 +267,7 @@ def _run_stage(run: RunContext, stage: Stage, stage_dir: Path, fp: str, resume: 
     run.console.print(f"[bold cyan]▶[/bold cyan] {stage.name}: {'resuming' if resume else 'running'}")
     job = stage_run(run, stage.name, stage_dir, stage.inputs, stage.config, stage.start_from, stage.rollouts)
     ctx = job.ctx
-    started = time.time()
-    t0 = time.perf_counter()
+    started, t0 = time.time(), time.perf_counter()
     try:
         stage.run(job)
     except FlemingError as exc:
@@ -286,6 +287,7 @@ def _run_stage(run: RunContext, stage: Stage, stage_dir: Path, fp: str, resume: 
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "seconds": seconds,
         "resumed": resume,
+        "engine": (job.engine or run.engine).record(),  # the run's engine, or the one the stage used instead
         "versions": versions,
         "packages": {p: v for p in _REPORTED_PACKAGES if (v := _version(p))},
         "python": os.sys.version.split()[0],

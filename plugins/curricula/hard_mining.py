@@ -11,13 +11,15 @@ the share of the k answers the one strict parser reads as correct. Items with pa
 Rollouts per prompt rise each round: round r uses the stage's ``rollouts`` × ``rollouts_growth`` ** r, at most
 ``max_rollouts``. The stage ends after ``rounds`` rounds, or earlier when the policy fails nothing.
 
-The policy samples through a generation engine (``engine``, default ``hf``, with ``engine_args``; see
-``fleming.protocols.Engine``): the pool in batches of ``batch_size`` items, k answers per item, the evaluation's
+The policy samples through a generation engine (see ``fleming.protocols.Engine``): ``engine`` with
+``engine_args`` when set, else the run's engine (``ctx.engine``); ``fleming run --engine`` overrides both
+(``ctx.engine_for``). It answers the pool in batches of ``batch_size`` items, k answers per item, the evaluation's
 prompt (``fleming.formats.chat_messages``), parsed by the same ``fleming.answers.extract_answer``. The first
 batch is sampled with the round's seed (``seed + round``), each later batch with a seed derived from it.
 Per-item pass rates are saved under the stage folder (``mining/round-<r>.json``), so a resumed round does
 not evaluate again. Mined-set sizes, the pass-rate histogram and the rollouts go to the round's
-``Selection.reason`` and ``notes["hard-mining"]``; why the stage ended goes to ``end_reason``.
+``Selection.reason`` and ``notes["hard-mining"]``, with the concrete engine used and its args (the saved rates
+name it too, so rates sampled with another engine are not reused); why the stage ended goes to ``end_reason``.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from pydantic import BaseModel, Field, PositiveInt, ValidationInfo, field_valida
 
 from fleming import Checkpoint, QAItem, StageContext, build_component, hookimpl
 from fleming.answers import extract_answer
+from fleming.context import EngineChoice
 from fleming.errors import FlemingError, RecipeProblems, StageError, UnknownComponentError
 from fleming.formats import chat_messages
 from fleming.io import atomic_write_json
@@ -51,12 +54,15 @@ class HardMiningArgs(BaseModel):
     max_tokens: PositiveInt = Field(default=512, description="tokens per sampled answer")
     temperature: float = Field(default=1.0, gt=0, description="sampling temperature")
     batch_size: PositiveInt = Field(default=8, description="prompts per generation batch")
-    engine: str = Field(default="hf", description="the generation engine the policy samples with")
-    engine_args: dict[str, Any] = Field(default_factory=dict, description="the engine's args")
+    engine: str | None = Field(default=None, description="the generation engine the policy samples with "
+                                                         "(None: the run's engine; auto: the first that can run)")
+    engine_args: dict[str, Any] = Field(default_factory=dict, description="the engine's args (with engine only)")
 
     @field_validator("engine")
     @classmethod
-    def _known_engine(cls, name: str) -> str:
+    def _known_engine(cls, name: str | None) -> str | None:
+        if name is None or name == "auto":
+            return name
         try:
             build_component("engines", name)
         except UnknownComponentError as exc:
@@ -68,8 +74,15 @@ class HardMiningArgs(BaseModel):
     @field_validator("engine_args")
     @classmethod
     def _engine_args_fit(cls, args: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        name = info.data.get("engine")
-        if name is None:
+        if "engine" not in info.data:  # the engine itself was refused
+            return args
+        name = info.data["engine"]
+        if args and name is None:
+            raise ValueError("engine args need a named engine (set engine: hf, vllm, ...); without one the run's "
+                             "engine samples, with its own args")
+        if args and name == "auto":
+            raise ValueError("engine auto takes no args (name the engine to set its args)")
+        if name in (None, "auto"):
             return args
         try:
             build_component("engines", name, args, where="engine_args")
@@ -88,6 +101,7 @@ class HardMining:
     def __init__(self, **kwargs: Any) -> None:
         self.args = HardMiningArgs(**kwargs)
         self.end_reason: str | None = None
+        self.engine: EngineChoice | None = None  # the concrete engine of the current round (set by `select`)
 
     def select(self, pool: Sequence[QAItem], round: int, last: Checkpoint | None,
                ctx: StageContext) -> Selection | None:
@@ -101,11 +115,14 @@ class HardMining:
         if self.args.pool_limit is not None and len(candidates) > self.args.pool_limit:
             candidates = random.Random(f"{seed}/pool/{round}").sample(candidates, self.args.pool_limit)
         model = str(last.path) if last is not None else start_model(ctx)
-        rates = self._rates(candidates, model, seed + round, Path(ctx.dir) / "mining" / f"round-{round}.json", ctx)
+        self.engine = engine = self.engine_choice(ctx)
+        rates = self._rates(candidates, model, seed + round, Path(ctx.dir) / "mining" / f"round-{round}.json", ctx,
+                            engine)
         chosen, info = self.mix(candidates, rates, random.Random(f"{seed}/mix/{round}"))
         base = ctx.rollouts or 8
         rollouts = min(self.args.max_rollouts, max(1, round_half(base * self.args.rollouts_growth ** round)))
-        info.update(round=round, model=model, engine=self.engine_spec(), evaluated=len(candidates), rollouts=rollouts)
+        info.update(round=round, model=model, engine=engine.record(), evaluated=len(candidates),
+                    rollouts=rollouts)
         notes["rounds"].append(info)
         if not info["hard"]:
             self.end_reason = f"the policy fails nothing (no pass rate <= {self.args.tau})"
@@ -120,20 +137,21 @@ class HardMining:
         """A mining round runs for the trainer's steps (the stage's ``max_steps``): never ends it early."""
         return None
 
-    def _rates(self, items: Sequence[QAItem], model: str, seed: int, cache: Path,
-               ctx: StageContext) -> dict[str, float]:
+    def _rates(self, items: Sequence[QAItem], model: str, seed: int, cache: Path, ctx: StageContext,
+               engine: EngineChoice) -> dict[str, float]:
         if cache.exists():
             saved = json.loads(cache.read_text(encoding="utf-8"))
-            if (saved.get("model") == model and saved.get("engine") == self.engine_spec()
+            if (saved.get("model") == model and saved.get("engine") == engine.record()
                     and set(saved["rates"]) >= {i.id for i in items}):
                 return saved["rates"]
         rates = self.pass_rates(model, items, seed, ctx)
-        atomic_write_json(cache, {"model": model, "engine": self.engine_spec(), "k": self.args.k, "rates": rates})
+        atomic_write_json(cache, {"model": model, "engine": engine.record(), "k": self.args.k, "rates": rates})
         return rates
 
-    def engine_spec(self) -> dict[str, Any]:
-        """The engine the policy samples with and its args, as recorded in the notes and the saved rates."""
-        return {"name": self.args.engine, "args": dict(self.args.engine_args)}
+    def engine_choice(self, ctx: StageContext) -> EngineChoice:
+        """The concrete engine the policy samples with (``name``, ``args``): ``engine`` with ``engine_args``, else
+        the run's engine; ``fleming run --engine`` overrides both."""
+        return ctx.engine_for(self.args.engine, self.args.engine_args, where="hard-mining engine")
 
     def mix(self, items: Sequence[QAItem], rates: dict[str, float],
             rng: random.Random) -> tuple[list[QAItem], dict[str, Any]]:
@@ -153,9 +171,11 @@ class HardMining:
                         "pass_rate_histogram": dict(sorted(hist.items()))}
 
     def pass_rates(self, model: str, items: Sequence[QAItem], seed: int, ctx: StageContext) -> dict[str, float]:
-        """Return each item's share of k sampled answers that the strict parser reads as correct."""
+        """Return each item's share of k sampled answers that the strict parser reads as correct, sampled with
+        the round's engine (``self.engine``; outside a round, `engine_choice`)."""
         a = self.args
-        engine = build_component("engines", a.engine, a.engine_args, where=f"{ctx.stage}: hard-mining engine")
+        choice = self.engine or self.engine_choice(ctx)
+        engine = build_component("engines", choice.name, dict(choice.args), where=f"{ctx.stage}: hard-mining engine")
         engine.load(model)
         rates: dict[str, float] = {}
         batches = [items[i:i + a.batch_size] for i in range(0, len(items), a.batch_size)]
@@ -165,7 +185,7 @@ class HardMining:
             answers = engine.generate([chat_messages(i) for i in batch], n=a.k, temperature=a.temperature,
                                       max_tokens=a.max_tokens, seed=batch_seed(seed, b))
             if len(answers) != len(batch) or any(len(got) != a.k for got in answers):
-                raise StageError(f"{ctx.stage}: engine '{a.engine}' returned {[len(g) for g in answers]} answers "
+                raise StageError(f"{ctx.stage}: engine '{choice.name}' returned {[len(g) for g in answers]} answers "
                                  f"for {len(batch)} prompts (expected {a.k} each)")
             for item, got in zip(batch, answers):
                 right = sum(extract_answer(text, list(item.options)) == item.answer for text in got)

@@ -15,6 +15,7 @@ from pydantic import PositiveInt
 
 from fleming import hookimpl
 from fleming.errors import StageError
+from fleming.formats import prompt_text
 
 
 class HfEngine:
@@ -25,6 +26,11 @@ class HfEngine:
         self.model_path, self.dtype, self.batch_size = model, dtype, batch_size
         self._model: Any = None
         self._tok: Any = None
+
+    @staticmethod
+    def unavailable() -> str | None:
+        """The reference engine runs wherever fleming does (transformers is a core dependency): never a reason."""
+        return None
 
     def load(self, model_path: str) -> None:
         """Load the tokenizer and weights of `model_path` (replacing any loaded before)."""
@@ -70,14 +76,6 @@ class HfEngine:
                 got = done[j:j + per_prompt]
                 out.append(got if sample else got * n)
         return out
-
-
-def prompt_text(tok: Any, messages: Sequence[dict[str, str]]) -> str:
-    """Return the chat prompt (generation prompt added), or the messages' texts joined by blank lines when the
-    tokenizer has no chat template."""
-    if getattr(tok, "chat_template", None):
-        return tok.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
-    return "".join(f"{m['content']}\n\n" for m in messages)
 
 
 @hookimpl

@@ -65,7 +65,8 @@ def _drop_unfinished_logs(folder: Path, log: Any) -> None:
 
 
 def run_eval(s: StageRun) -> None:
-    """Evaluate the base model and every checkpoint on the recipe's benchmarks (Inspect ``eval_set``)."""
+    """Evaluate the base model and every checkpoint on the recipe's benchmarks (Inspect ``eval_set``), answered
+    by the eval section's engine, else the run's (``fleming run --engine`` overrides both)."""
     ctx = s.ctx
     ev = s.recipe.eval
     assert ev is not None
@@ -78,7 +79,8 @@ def run_eval(s: StageRun) -> None:
     targets = eval_targets(s)
     _drop_unfinished_logs(ctx.dir / "logs", ctx.log)
     display = "rich" if s.run.show_progress else "none"
-    rows = evaluate(targets, makers, ctx.dir / "logs", limit=ev.limit, backend=ev.backend,
+    s.engine = s.run.use_engine(ev.engine, "eval.engine", ctx.log)  # its own, else the run's; --engine first
+    rows = evaluate(targets, makers, ctx.dir / "logs", limit=ev.limit, engine=s.engine,
                     max_tokens=ev.max_tokens, max_connections=ev.batch_size, display=display, status=ctx.log)
     write_summary(rows, ctx.dir / "summary.json")
     print_rows(rows, s.run.console)

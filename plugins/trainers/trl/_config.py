@@ -1,7 +1,12 @@
 """The `trl` trainer's recipe args (the options users write, kept apart from the machinery)."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
+
+from fleming.engines import EngineChoice
+from fleming.errors import RecipeError
 
 
 class TrlArgs(BaseModel):
@@ -18,6 +23,12 @@ class TrlArgs(BaseModel):
     max_length: PositiveInt = Field(default=1024, description="SFT: longest prompt + rationale in tokens")
     max_completion_length: PositiveInt = Field(default=128, description="GRPO: longest sampled completion")
     temperature: PositiveFloat = Field(default=1.0, description="GRPO sampling temperature")
+    rollout_engine: str | dict[str, Any] | None = Field(
+        default=None, description="GRPO: the engine that samples rollouts (a name or {name, args}; default the "
+                                  "run's engine; hf: TRL's own generate, no weight sync)")
+    steps_per_generation: PositiveInt | None = Field(
+        default=None, description="GRPO: optimizer steps per generation batch (TRL's; default grad_accumulation): "
+                                  "more steps per engine weight sync")
     kl: float = Field(default=0.0, ge=0, description="GRPO KL weight (TRL beta); 0 loads no reference model")
     loss_type: str | None = Field(default=None, description="GRPO loss aggregation (TRL loss_type; default TRL's)")
     lora: bool = Field(default=False, description="train a LoRA adapter instead of all weights")
@@ -32,6 +43,16 @@ class TrlArgs(BaseModel):
     logging_steps: PositiveInt = Field(default=1, description="log every N steps")
     bf16: bool | None = Field(default=None, description="bf16 mixed precision (default: on a GPU that has it)")
     seed: int | None = Field(default=None, description="training seed (default: the recipe's)")
+
+    @field_validator("rollout_engine")
+    @classmethod
+    def _engine_named_well(cls, spec: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        if spec is not None:
+            try:
+                EngineChoice.parse(spec, "rollout_engine")
+            except RecipeError as exc:
+                raise ValueError(str(exc).removeprefix("rollout_engine: ")) from None
+        return spec
 
     @model_validator(mode="after")
     def _one_way_to_freeze(self) -> TrlArgs:

@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from fleming import Checkpoint, StageContext
+from fleming.engines import EngineChoice, resolve
 from fleming.errors import MissingDependencyError, StageError
 from fleming.formats import trl_record
 from fleming.plugins.trainers.trl._checkpoints import mark_saved, prepare_resume, write_done
 from fleming.plugins.trainers.trl._config import TrlArgs
 from fleming.plugins.trainers.trl._rewards import trl_reward_funcs
+from fleming.plugins.trainers.trl._rollouts import EngineRollouts
 from fleming.protocols import TrainJob
 
 
@@ -41,7 +44,8 @@ def grpo_config(args: TrlArgs, job: TrainJob, show_progress: bool = False) -> An
                       scale_rewards="none", beta=args.kl,
                       num_generations=job.rollouts, per_device_train_batch_size=args.batch_size * job.rollouts,
                       max_completion_length=args.max_completion_length, temperature=args.temperature,
-                      reward_weights=[float(w) for _, w in job.rewards], **extra)
+                      reward_weights=[float(w) for _, w in job.rewards], **extra,
+                      **({"steps_per_generation": args.steps_per_generation} if args.steps_per_generation else {}))
 
 
 def sft_config(args: TrlArgs, job: TrainJob, show_progress: bool = False) -> Any:
@@ -101,6 +105,20 @@ def policy(args: TrlArgs, job: TrainJob) -> Any:
     return model
 
 
+def rollout_choice(args: TrlArgs, ctx: StageContext | None) -> EngineChoice | None:
+    """The engine GRPO rollouts sample with (the trainer's `rollout_engine`, else the run's, ``--engine``
+    applied), or None for TRL's own generate (what the `hf` engine with no args does)."""
+    spec = EngineChoice.parse(args.rollout_engine, "rollout_engine") if args.rollout_engine is not None else None
+    engine_for = getattr(ctx, "engine_for", None)
+    if engine_for is not None:
+        choice = engine_for(spec.name, spec.args, "rl.trainer.rollout_engine") if spec else engine_for()
+    elif spec is not None:
+        choice, _ = resolve(spec)
+    else:
+        return None
+    return None if choice.name == "hf" and not choice.args else choice
+
+
 def build_trainer(args: TrlArgs, job: TrainJob, ctx: StageContext | None, offset: int) -> tuple[Any, Any, Any]:
     """The TRL trainer for a job, with fleming's callbacks attached; also the announce and curriculum callbacks."""
     from datasets import Dataset
@@ -118,9 +136,15 @@ def build_trainer(args: TrlArgs, job: TrainJob, ctx: StageContext | None, offset
 
         funcs, _, ledger = trl_reward_funcs(job.rewards, job.items, job.rollouts)
         curriculum_cb = CurriculumCallback(job.curriculum, ledger, offset)
-        trainer = GRPOTrainer(model=policy(args, job), reward_funcs=funcs, args=grpo_config(args, job, show),
-                              train_dataset=Dataset.from_list(grpo_rows(job)), peft_config=_peft_config(args),
-                              callbacks=[curriculum_cb, *callbacks])
+        choice = rollout_choice(args, ctx)
+        rollouts = None if choice is None else EngineRollouts(choice, Path(job.output_dir) / ".rollout-weights",
+                                                              args.seed if args.seed is not None else job.seed)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*'rollout_func', which is an experimental feature")
+            trainer = GRPOTrainer(model=policy(args, job), reward_funcs=funcs, args=grpo_config(args, job, show),
+                                  train_dataset=Dataset.from_list(grpo_rows(job)), peft_config=_peft_config(args),
+                                  callbacks=[curriculum_cb, *callbacks], rollout_func=rollouts)
+        trainer.fleming_rollouts = rollouts
     else:
         from trl import SFTTrainer
 
@@ -165,8 +189,13 @@ def run_job(args: TrlArgs, job: TrainJob, ctx: StageContext | None, offset: int)
         _log(ctx, f"{line}; {f'resuming from {resume[0].name}' if resume else 'starting the round over'}")
     trainer, announce, curriculum_cb = build_trainer(args, job, ctx, offset)
     t0 = time.perf_counter()
-    with compact_lm_head_off_triton():
-        trainer.train(resume_from_checkpoint=str(resume[0]) if resume else None)
+    rollouts = getattr(trainer, "fleming_rollouts", None)
+    try:
+        with compact_lm_head_off_triton():
+            trainer.train(resume_from_checkpoint=str(resume[0]) if resume else None)
+    finally:
+        if rollouts is not None:
+            rollouts.close()
     seconds = round(time.perf_counter() - t0, 2)
     step = trainer.state.global_step
     final = out / f"checkpoint-{step}"
@@ -186,6 +215,8 @@ def run_job(args: TrlArgs, job: TrainJob, ctx: StageContext | None, offset: int)
         record["removed_incomplete"] = removed
     if job.kind == "grpo":
         record["rollouts"] = job.rollouts
+        record["rollout_engine"] = (rollouts.stats() if rollouts is not None
+                                    else {"engine": {"name": "hf", "args": {}}, "note": "TRL's own generate"})
     if curriculum_cb is not None and curriculum_cb.reason:
         record["stopped"] = {"step": curriculum_cb.stopped_at, "reason": curriculum_cb.reason}
         job.notes.setdefault("stopped", []).append(record["stopped"])

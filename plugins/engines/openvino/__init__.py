@@ -1,0 +1,1 @@
+"""Engine `openvino`: OpenVINO GenAI on CPU (the fast CPU engine; see `engine.py`)."""
