@@ -18,9 +18,9 @@ def _no_third_party_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _reference_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`engine: auto` means the `hf` reference engine in tests (it would convert every checkpoint for OpenVINO);
-    an engine a test names is used as named."""
-    monkeypatch.setenv("FLEMING_ENGINE", "hf")
+    """`engine: auto` means the `hf` reference engine in tests (it would convert every checkpoint for OpenVINO;
+    FLEMING_TEST_ENGINE=openvino runs the suite's auto on it instead); an engine a test names is used as named."""
+    monkeypatch.setenv("FLEMING_ENGINE", os.environ.get("FLEMING_TEST_ENGINE", "hf"))
 
 
 @pytest.fixture

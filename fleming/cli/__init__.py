@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
 import traceback
 import warnings
 
@@ -18,6 +20,17 @@ from fleming.errors import FlemingError
 from fleming.pipeline.rundir import redact
 
 
+def _exit_interrupted() -> None:
+    """Exit 130. When other threads are alive (a generation engine's native worker may still be mid-call),
+    leave without interpreter finalization, which would tear modules down under them and can crash; the run's
+    files are already whole (every write is atomic and the stack has unwound)."""
+    if threading.active_count() > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(130)
+
+
 class _Group(click.Group):
     """A click group that turns any exception into one clean line (or a traceback with --debug)."""
 
@@ -28,7 +41,7 @@ class _Group(click.Group):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            sys.exit(130)
+            _exit_interrupted()
         except Exception as exc:
             debug = bool(ctx.obj and ctx.obj.get("debug"))
             if debug:

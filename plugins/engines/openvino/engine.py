@@ -75,6 +75,13 @@ class OpenVinoEngine:
                           "repetition_penalty": gen.repetition_penalty or 1.0}
         self._tok, self._folder, self.model_path, self._pipes = tok, folder, model_path, {}
 
+    def close(self) -> None:
+        """Drop the compiled pipelines (and their worker threads); a later call builds them again."""
+        self._pipes = {}
+        import gc
+
+        gc.collect()
+
     def _pipe(self, precision: str) -> Any:
         if precision not in self._pipes:
             import openvino_genai as og

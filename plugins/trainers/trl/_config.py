@@ -24,8 +24,8 @@ class TrlArgs(BaseModel):
     max_completion_length: PositiveInt = Field(default=128, description="GRPO: longest sampled completion")
     temperature: PositiveFloat = Field(default=1.0, description="GRPO sampling temperature")
     rollout_engine: str | dict[str, Any] | None = Field(
-        default=None, description="GRPO: the engine that samples rollouts (a name or {name, args}; default the "
-                                  "run's engine; hf: TRL's own generate, no weight sync)")
+        default=None, description="GRPO: the engine that samples rollouts (a name or {name, args}, auto: the "
+                                  "run's); default TRL's own generate, with no weight sync")
     steps_per_generation: PositiveInt | None = Field(
         default=None, description="GRPO: optimizer steps per generation batch (TRL's; default grad_accumulation): "
                                   "more steps per engine weight sync")

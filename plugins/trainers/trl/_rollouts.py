@@ -87,7 +87,11 @@ class EngineRollouts:
                 "sync_s": round(self.sync_s, 2), "generate_s": round(self.generate_s, 2)}
 
     def close(self) -> None:
-        """Remove the scratch weights."""
+        """Close the engine (its native threads end with the round) and remove the scratch weights."""
+        closing = getattr(self.engine, "close", None)
+        if callable(closing):
+            closing()
+        self.engine = None
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 

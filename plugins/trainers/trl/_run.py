@@ -106,16 +106,13 @@ def policy(args: TrlArgs, job: TrainJob) -> Any:
 
 
 def rollout_choice(args: TrlArgs, ctx: StageContext | None) -> EngineChoice | None:
-    """The engine GRPO rollouts sample with (the trainer's `rollout_engine`, else the run's, ``--engine``
-    applied), or None for TRL's own generate (what the `hf` engine with no args does)."""
-    spec = EngineChoice.parse(args.rollout_engine, "rollout_engine") if args.rollout_engine is not None else None
-    engine_for = getattr(ctx, "engine_for", None)
-    if engine_for is not None:
-        choice = engine_for(spec.name, spec.args, "rl.trainer.rollout_engine") if spec else engine_for()
-    elif spec is not None:
-        choice, _ = resolve(spec)
-    else:
+    """The engine GRPO rollouts sample with (the trainer's `rollout_engine`, ``--engine`` applied), or None for
+    TRL's own generate: the default, and what `hf` with no args means."""
+    if args.rollout_engine is None:
         return None
+    spec = EngineChoice.parse(args.rollout_engine, "rollout_engine")
+    engine_for = getattr(ctx, "engine_for", None)
+    choice = engine_for(spec.name, spec.args, "rl.trainer.rollout_engine") if engine_for else resolve(spec)[0]
     return None if choice.name == "hf" and not choice.args else choice
 
 
