@@ -1,4 +1,4 @@
-"""Evaluation throughput: `fleming eval` (Inspect, hf backend) against lm-eval-harness `generate_until`.
+"""Evaluation throughput: `fleming eval` (Inspect, `--engine`, default hf) against lm-eval-harness `generate_until`.
 
 Both run in this one process on the same model, the same benchmark items, the same chat prompt (the system
 prompt and question of ``prompts/``), greedy decoding, the same token budget and the same batch size; each
@@ -32,17 +32,18 @@ def _samples(benchmark: str, data_dir: str, n: int) -> list[Any]:
 
 
 def run_fleming(path: str, benchmark: str, data_dir: str, n: int, max_tokens: int, batch: int,
-                work: Path) -> tuple[float, dict[str, str]]:
+                work: Path, engine: str = "hf") -> tuple[float, dict[str, str]]:
     """Time `fleming eval`'s path (the same `evaluate` call the CLI makes); return seconds and completions."""
     from inspect_ai.log import read_eval_log
 
     from fleming.benchmarks import task_makers
+    from fleming.engines import EngineChoice
     from fleming.evaluation import EvalTarget, evaluate
 
     start = time.perf_counter()
     rows = evaluate([EvalTarget(label="bench-model", path=path)], task_makers([benchmark], data_dir),
                     work / "inspect", limit=n, max_tokens=max_tokens, model_args={"batch_size": batch},
-                    max_connections=batch, display="none")
+                    max_connections=batch, display="none", engine=EngineChoice(engine))
     seconds = time.perf_counter() - start
     log = read_eval_log(rows[0].log)
     return seconds, {str(s.id): s.output.completion for s in log.samples or []}
@@ -80,6 +81,7 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--engine", default="hf", help="fleming's generation engine (hf: the same fp32 HF as lm-eval)")
     parser.add_argument("--data-dir", default=os.environ.get("FLEMING_DATA_DIR"))
     args = parser.parse_args()
     if not args.data_dir:
@@ -99,7 +101,7 @@ def main() -> int:
         work = Path(tmp)
         lm_s, lm_answers = run_lm_eval(path, samples, args.max_tokens, args.batch, render("eval_system"), work)
         fl_s, fl_answers = run_fleming(path, args.benchmark, args.data_dir, args.items, args.max_tokens,
-                                       args.batch, work)
+                                       args.batch, work, args.engine)
     n = len(samples)
     from fleming.answers import extract_answer
 
@@ -111,7 +113,7 @@ def main() -> int:
     fl_rate, lm_rate = n / fl_s * 60, n / lm_s * 60
     print(f"model {args.model}, {args.benchmark}: {n} items, max {args.max_tokens} new tokens, batch {args.batch}, "
           "greedy, model load included")
-    print(f"  fleming eval (Inspect hf)    {fl_s:7.1f} s  {fl_rate:7.1f} items/min")
+    print(f"  fleming eval ({args.engine:<6})      {fl_s:7.1f} s  {fl_rate:7.1f} items/min")
     print(f"  lm-eval generate_until       {lm_s:7.1f} s  {lm_rate:7.1f} items/min")
     print(f"  ratio fleming / lm-eval      {fl_rate / lm_rate:7.2f}   (target >= 1.0)")
     print(f"  identical completions        {same_text} / {n};  same (lenient) answer letter {same_letter} / {n}")
