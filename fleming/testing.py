@@ -52,3 +52,19 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any] | str]) -> Path:
 def uniform_records(n: int, start: int = 0) -> list[dict[str, Any]]:
     """Return `n` valid uniform-schema records."""
     return [make_item(i).to_record() for i in range(start, start + n)]
+
+
+def perturbed(model: str, folder: Path, scale: float = 0.5, seed: int = 1) -> str:
+    """Save `model` with seeded noise added to every weight into `folder` and return its path: tiny-random so
+    changed answers something other than blank lines, and a checkpoint whose weights differ from its start."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    policy = AutoModelForCausalLM.from_pretrained(model)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.add_(torch.randn_like(p) * scale)
+    policy.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(model).save_pretrained(folder)
+    return str(folder)

@@ -18,7 +18,7 @@ from fleming.models import resolve_model
 from fleming.plugins.curricula.hard_mining import HardMining
 from fleming.protocols import Engine
 from fleming.recipe import Component
-from fleming.testing import fresh_registry, make_item, stage_ctx
+from fleming.testing import fresh_registry, make_item, perturbed, stage_ctx
 from fleming.types import QAItem
 
 
@@ -77,18 +77,7 @@ def test_hf_engine_keeps_the_contract(tiny: str, tmp_path: Path) -> None:
     batched = build_component("engines", "hf", {"model": tiny, "batch_size": 2})  # loads on first generate
     assert batched.generate(_prompts(), n=2, max_tokens=6) == greedy
 
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    other = tmp_path / "perturbed"
-    model = AutoModelForCausalLM.from_pretrained(tiny)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.5)
-    model.save_pretrained(other)
-    AutoTokenizer.from_pretrained(tiny).save_pretrained(other)
-    engine.load(str(other))
+    engine.load(perturbed(tiny, tmp_path / "perturbed"))
     assert engine.generate(_prompts(), n=1, max_tokens=6) != [g[:1] for g in greedy]
 
 

@@ -20,7 +20,7 @@ from fleming.models import resolve_model
 from fleming.plugins.verifiers.label_check import LabelCheck
 from fleming.plugins.verifiers.pass_rate import PassRateAnnotator
 from fleming.tasks import mcq_task
-from fleming.testing import make_item, stage_ctx
+from fleming.testing import make_item, perturbed, stage_ctx
 
 
 class CountingEngine:
@@ -81,21 +81,6 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> type[CountingEngine]:
 @pytest.fixture
 def tiny(model_cache: Path) -> str:
     return resolve_model("tiny-random").path
-
-
-def perturbed(tiny: str, folder: Path) -> str:
-    """tiny-random with noise added to its weights: it answers something other than blank lines."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(tiny)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.5)
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny).save_pretrained(folder)
-    return str(folder)
 
 
 def _model(label: str = "fake", **args: Any) -> Any:

@@ -50,11 +50,6 @@ class OpenVinoEngine:
             return f"OpenVINO GenAI is not installed ({INSTALL})"
         return None
 
-    def settings(self) -> dict[str, Any]:
-        """The engine's settings, as a manifest records them."""
-        return {"precision": self.precision, "weights": self.weights, "threads": self.threads,
-                "max_num_seqs": self.max_num_seqs, "cache_gb": self.cache_gb}
-
     def load(self, model_path: str) -> None:
         """Convert `model_path` (once per checkpoint content) and drop pipelines built for earlier weights."""
         from transformers import AutoTokenizer, GenerationConfig
@@ -77,9 +72,9 @@ class OpenVinoEngine:
 
     def close(self) -> None:
         """Drop the compiled pipelines (and their worker threads); a later call builds them again."""
-        self._pipes = {}
         import gc
 
+        self._pipes = {}
         gc.collect()
 
     def _pipe(self, precision: str) -> Any:

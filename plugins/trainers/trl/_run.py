@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fleming import Checkpoint, StageContext
-from fleming.engines import EngineChoice, resolve
+from fleming.engines import EngineChoice
 from fleming.errors import MissingDependencyError, StageError
 from fleming.formats import trl_record
 from fleming.plugins.trainers.trl._checkpoints import mark_saved, prepare_resume, write_done
@@ -17,6 +17,7 @@ from fleming.plugins.trainers.trl._config import TrlArgs
 from fleming.plugins.trainers.trl._rewards import trl_reward_funcs
 from fleming.plugins.trainers.trl._rollouts import EngineRollouts
 from fleming.protocols import TrainJob
+from fleming.sampling import engine_for
 
 
 def common_config(args: TrlArgs, job: TrainJob, show_progress: bool) -> dict[str, Any]:
@@ -111,8 +112,7 @@ def rollout_choice(args: TrlArgs, ctx: StageContext | None) -> EngineChoice | No
     if args.rollout_engine is None:
         return None
     spec = EngineChoice.parse(args.rollout_engine, "rollout_engine")
-    engine_for = getattr(ctx, "engine_for", None)
-    choice = engine_for(spec.name, spec.args, "rl.trainer.rollout_engine") if engine_for else resolve(spec)[0]
+    choice = engine_for(ctx, spec.name, spec.args, "rl.trainer.rollout_engine")
     return None if choice.name == "hf" and not choice.args else choice
 
 
