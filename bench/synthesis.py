@@ -54,7 +54,7 @@ def main() -> None:
     print(f"kg synthesis bench: {_one_core()}, {os.cpu_count()} cores on the machine")
 
     from fleming.plugins.graphs.hpo.source import HpoSource, load_hpo
-    from fleming.plugins.kg._index import KgIndex
+    from fleming.kg_index import KgIndex
     from fleming.plugins.kg.synthesizer import KgSynthesizer
     from fleming.types import QAItem
 

@@ -3,9 +3,10 @@
 The public API for plugin authors: ``hookimpl`` to implement hooks, the value types, the
 ``StageContext`` every component method receives, ``build_component``, and the component contracts in
 ``fleming.protocols``. The public modules (listed in the README's "Writing a plugin"): ``fleming.answers``,
-``fleming.context``, ``fleming.errors``, ``fleming.formats``, ``fleming.io``, ``fleming.items``, ``fleming.kg``,
-``fleming.llm_calls``, ``fleming.prompts``, ``fleming.protocols``, ``fleming.review``, ``fleming.sampling``,
-``fleming.suggest``, ``fleming.tasks`` and ``fleming.types``; everything else is internal.
+``fleming.audit``, ``fleming.context``, ``fleming.engines``, ``fleming.errors``, ``fleming.formats``,
+``fleming.io``, ``fleming.items``, ``fleming.kg``, ``fleming.kg_index``, ``fleming.llm_calls``,
+``fleming.prompts``, ``fleming.protocols``, ``fleming.review``, ``fleming.sampling``, ``fleming.suggest``,
+``fleming.tasks`` and ``fleming.types``; everything else is internal.
 """
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ and a lenient answer is never ``None`` where the strict one is not.
 
 `well_formed` is the format check the ``format`` reward and the teachers share: non-empty reasoning, then
 exactly one ``<answer>X</answer>`` whose letter the strict parser reads, ending the completion (after
-`strip_end` removes trailing whitespace and end-of-sequence tokens).
+`strip_end` removes trailing whitespace and end-of-sequence tokens). `reasoning_end` says where the reasoning
+stops: at the first ``<answer>`` tag, found as the parser finds tags.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-__all__ = ["CLOSE", "EOS_TOKENS", "OPEN", "answer_tags", "extract_answer", "strip_end", "well_formed"]
+__all__ = ["CLOSE", "EOS_TOKENS", "OPEN", "answer_tags", "extract_answer", "reasoning_end", "strip_end",
+           "well_formed"]
 
 OPEN = "<answer>"
 CLOSE = "</answer>"
@@ -56,6 +58,20 @@ def answer_tags(completion: str) -> list[str] | None:
             return None
         contents.append(completion[start + len(OPEN):end])
         pos = end + len(CLOSE)
+
+
+def reasoning_end(completion: str) -> int:
+    """Return the offset in `completion` of its first ``<answer>`` tag (any case), or its length when it has none."""
+    lower = completion.lower()
+    at = lower.find(OPEN)
+    if at < 0 or len(lower) == len(completion):
+        return len(completion) if at < 0 else at
+    seen = 0  # lower() lengthened some character ("İ"): count back to an offset in the original
+    for i, ch in enumerate(completion):
+        if seen >= at:
+            return i
+        seen += len(ch.lower())
+    return len(completion)
 
 
 def _letter(content: str, letters: Sequence[str]) -> str | None:

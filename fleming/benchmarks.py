@@ -14,6 +14,7 @@ from typing import Any
 from fleming.components import instantiate, validate_args
 from fleming.errors import FlemingError, RecipeError, UnknownComponentError
 from fleming.plugin_manager import Registry, load_registry
+from fleming.tasks import first_items  # the first N items, all the option orders of each
 
 TaskMaker = tuple[str, Callable[[], Any]]  # (benchmark name, a function returning a fresh Inspect task)
 Builder = Callable[[str, Mapping[str, Any]], Any]  # (benchmark name, args) -> the component
@@ -103,25 +104,19 @@ def _first(make: Callable[[], Any], limit: int) -> Callable[[], Any]:
     return lambda: first_items(make(), limit)
 
 
-def first_items(task: Any, limit: int) -> Any:
-    """Return `task` over its first `limit` samples (a fixed subset)."""
-    from inspect_ai import task_with
-
-    return task_with(task, dataset=task.dataset[:limit])
-
-
 def benchmark_makers(bench: Any, name: str, data_dir: str | None, run_dir: Path | None,
                      log: Callable[[str], None] | None = None, build: Builder | None = None,
                      registry: Registry | None = None) -> list[TaskMaker]:
     """Return makers for a benchmark component. A suite (``members``) expands to its members, each built by
     `build` (default: from `registry`), leaving out, with a line to `log`, those whose optional
-    ``missing_data`` reports a problem when it says ``missing: skip``. A benchmark whose ``task`` takes
+    ``missing_data`` reports a problem when it says ``missing: skip``; its optional ``member_args`` are given to
+    every member. A benchmark whose ``task`` takes
     ``run_dir`` (a run's held-out items) is given the run folder."""
     folder = Path(data_dir) if data_dir else None
     members = getattr(bench, "members", None)
     if members:
         build = build or component_builder(registry)
-        built = [(m, build(m, {})) for m in members]
+        built = [(m, build(m, dict(getattr(bench, "member_args", None) or {}))) for m in members]
         if getattr(bench, "missing", "error") == "skip":
             absent = {m: why for m, b in built if (why := _missing(b, folder))}
             if absent and log is not None:

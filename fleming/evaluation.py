@@ -10,15 +10,22 @@ succeeded, so a re-run evaluates only the new checkpoints.
 from __future__ import annotations
 
 import json
-import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fleming.benchmarks import TaskMaker
+from fleming.benchmarks import TaskMaker, first_items
+from fleming.data_pins import data_changes, earlier_pins
 from fleming.engines import EngineChoice, resolve
 from fleming.errors import RecipeError, StageError
+from fleming.eval_rows import (HEADLINE, MEASURES, EvalRow, finite_number, headline_metrics, print_rows,
+                               read_summary, row_from_log, write_summary)
+
+__all__ = ["DEFAULT_BATCH_SIZE", "EvalRow", "EvalTarget", "HEADLINE", "MEASURES", "build_tasks", "check_rows",
+           "evaluate", "finite_number", "generation", "headline_metrics", "inspect_model", "print_rows",
+           "read_summary", "row_from_log", "write_summary"]
 
 DEFAULT_BATCH_SIZE = 32
 """Requests per engine call of the ``fleming/<label>`` provider, unless its ``batch_size`` model arg says."""
@@ -40,24 +47,6 @@ class EvalTarget:
         """Return the ``eval.metadata["fleming"]`` record of this target's logs."""
         return {"run": self.run, "stage": self.stage, "stage_index": self.stage_index, "step": self.step,
                 "final": self.final, "model": self.label, "model_path": self.path}
-
-
-@dataclass(frozen=True)
-class EvalRow:
-    """One finished (or failed) target × benchmark evaluation."""
-
-    label: str
-    benchmark: str
-    status: str
-    samples: int
-    strict: float | None
-    strict_stderr: float | None
-    lenient: float | None
-    lenient_stderr: float | None
-    no_answer: float | None
-    log: str
-    tag: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
 
 
 def inspect_model(target: EvalTarget, engine: EngineChoice | None = None, **model_args: Any) -> Any:
@@ -121,12 +110,13 @@ def generation(config: Any = None, max_tokens: int | None = None) -> dict[str, A
 
 
 def _length_sorted(task: Any, limit: int | None) -> Any:
-    """Keep the first `limit` samples, in order of prompt length: the provider gathers concurrent requests into
-    engine batches, and a batch of similar lengths wastes less work on padding (lm-eval sorts the same way)."""
+    """Keep the first `limit` items (all the option orders of each), in order of prompt length: the provider
+    gathers concurrent requests into engine batches, and a batch of similar lengths wastes less work on padding
+    (lm-eval sorts the same way)."""
     from inspect_ai import task_with
     from inspect_ai.dataset import MemoryDataset
 
-    samples = list(task.dataset)[:limit] if limit else list(task.dataset)
+    samples = list(first_items(task, limit).dataset if limit else task.dataset)
     samples.sort(key=lambda s: len(s.input) if isinstance(s.input, str) else sum(len(m.text) for m in s.input))
     return task_with(task, dataset=MemoryDataset(samples, name=task.dataset.name, location=task.dataset.location))
 
@@ -147,7 +137,8 @@ def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir
     benchmarks run one after another (``max_tasks``, default 1): a batch is padded to its longest prompt, so
     mixing a benchmark of long prompts into the batches of one with short ones costs more than the small
     batches it saves. `generate_config` (an Inspect ``GenerateConfig`` or a mapping) and `max_tokens` reach
-    every benchmark through Inspect's eval-level generation settings."""
+    every benchmark through Inspect's eval-level generation settings. A benchmark whose data file differs from
+    the one the folder's latest earlier log of it used is reported in one line (``fleming.data_pins``)."""
     from inspect_ai import eval_set
 
     if not targets or not makers:
@@ -165,8 +156,13 @@ def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir
                + (f", first {limit} items each" if limit else "")
                + f" with engine {_engine_text(choice)}; logs in {log_dir}")
     rows: list[EvalRow] = []
+    earlier, said = earlier_pins(log_dir), set[str]()
     for target in targets:
         tasks = build_tasks([target], makers, engine=choice, model_args=args, limit=limit)
+        for line in data_changes(tasks, earlier):
+            if line not in said:
+                said.add(line)
+                (status or _warn)(line)
         try:
             _, logs = eval_set(tasks, log_dir=str(log_dir), max_tasks=max_tasks or 1,
                                display=display,  # type: ignore[arg-type]
@@ -181,53 +177,14 @@ def evaluate(targets: Sequence[EvalTarget], makers: Sequence[TaskMaker], log_dir
     return rows
 
 
+def _warn(line: str) -> None:
+    """Print a one-line notice on stderr (when `evaluate` has no status callback)."""
+    print(line, file=sys.stderr)
+
+
 def _engine_text(choice: EngineChoice) -> str:
     args = ", ".join(f"{k}={v}" for k, v in sorted(choice.args.items()))
     return f"{choice.name} ({args})" if args else choice.name
-
-
-HEADLINE = {("strict", "accuracy"): "strict", ("strict", "stderr"): "strict_stderr",
-            ("lenient", "accuracy"): "lenient", ("lenient", "stderr"): "lenient_stderr",
-            ("no_answer", "mean"): "no_answer"}
-"""(score name, metric name) in a fleming task's log -> the field it fills in `EvalRow` and the leaderboard."""
-
-
-def headline_metrics(scores: Sequence[Any]) -> dict[str, float | None]:
-    """Return strict / lenient accuracy with stderr and the no-answer rate from a log's ``results.scores``
-    (a missing, NaN or non-numeric value is None)."""
-    out: dict[str, float | None] = dict.fromkeys(HEADLINE.values())
-    for score in scores:
-        for metric, value in score.metrics.items():
-            field = HEADLINE.get((score.name, metric))
-            if field is not None:
-                out[field] = finite_number(value.value)
-    return out
-
-
-def finite_number(value: Any) -> float | None:
-    """Return a finite float, or None for a missing / NaN / non-numeric metric value."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def row_from_log(log: Any) -> EvalRow:
-    """Summarise one Inspect log (header only is enough)."""
-    tag = dict((log.eval.metadata or {}).get("fleming", {}))
-    benchmark = tag.get("benchmark") or log.eval.task.split("/")[-1]
-    samples = log.results.completed_samples if log.results else 0
-    return EvalRow(label=tag.get("model") or log.eval.model, benchmark=benchmark, status=log.status,
-                   samples=samples, **headline_metrics(log.results.scores if log.results else []),  # type: ignore[arg-type]
-                   log=str(log.location), tag=tag, error=log.error.message if log.error else None)
-
-
-def write_summary(rows: Sequence[EvalRow], path: Path) -> None:
-    """Write the rows as JSON (the run's ``eval/summary.json``)."""
-    from fleming.pipeline.rundir import atomic_write_json
-
-    atomic_write_json(path, [asdict(r) for r in rows])
 
 
 def check_rows(rows: Sequence[EvalRow]) -> None:
@@ -236,23 +193,3 @@ def check_rows(rows: Sequence[EvalRow]) -> None:
         first = rows[0]
         raise StageError(f"evaluation failed for every task; first: {first.label} on {first.benchmark}: "
                          f"{' '.join((first.error or first.status).split())[:300]}")
-
-
-def _fmt(value: float | None, err: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.3f} ± {err:.3f}" if err is not None else f"{value:.3f}"
-
-
-def print_rows(rows: Sequence[EvalRow], console: Any) -> None:
-    """Print strict and lenient accuracy (never mixed) per model × benchmark on a rich console."""
-    from rich.table import Table
-
-    table = Table(title="evaluation (strict = the <answer> tag; lenient = last option letter, reported apart)")
-    for col in ("model", "benchmark", "n", "strict acc", "lenient acc", "no answer", "status"):
-        table.add_column(col, justify="right" if col in ("n",) else "left", no_wrap=col != "model")
-    for r in rows:
-        table.add_row(r.label, r.benchmark, str(r.samples), _fmt(r.strict, r.strict_stderr),
-                      _fmt(r.lenient, r.lenient_stderr), "—" if r.no_answer is None else f"{r.no_answer:.3f}",
-                      r.status)
-    console.print(table)

@@ -16,7 +16,7 @@ from fleming.types import Checkpoint
 
 if TYPE_CHECKING:
     from fleming.context import RunInfo
-    from fleming.evaluation import EvalRow
+    from fleming.eval_rows import EvalRow
 
 hookspec = pluggy.HookspecMarker("fleming")
 hookimpl = pluggy.HookimplMarker("fleming")

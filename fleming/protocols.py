@@ -174,6 +174,7 @@ class Benchmark(Protocol):
     * ``name: str``: the name to show instead of the registered one (an alias shows what it stands for);
     * ``members: list[str]``: the component is a suite of these benchmark names (``task`` is never called;
       with ``missing = "skip"`` a member whose ``missing_data`` reports a problem is left out, saying so);
+    * ``member_args: dict[str, Any]``: a suite's args for every member it builds (``med9``'s ``permutations``);
     * ``missing_data(data_dir: Path | None) -> list[str]``: what a run would lack or fetch, given the benchmark
       folder (None: none set), one line each, empty when all is local; ``--dry-run`` and preflight print it;
     * a ``run_dir: Path | None`` parameter of ``task``: the run's folder is passed (a run's own items).

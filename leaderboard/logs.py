@@ -5,6 +5,7 @@ log file. Headers are read with Inspect's own log API (``header_only=True``); a 
 read, or whose ``fleming`` metadata is malformed, still gets a row (status ``unreadable`` /
 ``invalid``, with the reason) so it is listed, never dropped. A log's benchmark is the name in its ``fleming``
 tag, else the task's ``benchmark`` metadata, else its task name; aliases are shown as the benchmark they name.
+Its data file is the sha256 its task recorded (``data_sha256``); see ``pins`` for how a changed file is marked.
 """
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fleming.benchmarks import shown_names
 from fleming.errors import DataError
-from fleming.evaluation import finite_number, headline_metrics
+from fleming.eval_rows import FIELDS, data_sha256_of, finite_number, headline_metrics
+from fleming.leaderboard.pins import mark_data
 
-COLUMNS = ("run", "stage", "stage_index", "step", "final", "model", "benchmark", "strict", "strict_stderr",
-           "lenient", "lenient_stderr", "no_answer", "samples", "log", "status", "error", "task", "model_key",
-           "model_path", "total_samples", "created", "has_meta", "strict_by_subject")
+COLUMNS = ("run", "stage", "stage_index", "step", "final", "model", "benchmark", *FIELDS, "samples", "log",
+           "status", "error", "task", "model_key", "model_path", "total_samples", "created", "has_meta",
+           "strict_by_subject", "data_sha256", "data_name")
 TASK_PREFIX = "fleming/"
 
 
@@ -61,6 +63,16 @@ class LogRow:
     lenient: float | None = None
     lenient_stderr: float | None = None
     no_answer: float | None = None
+    faithful_accuracy: float | None = None
+    faithful_accuracy_stderr: float | None = None
+    path_recall: float | None = None
+    path_recall_stderr: float | None = None
+    contradiction_rate: float | None = None
+    contradiction_rate_stderr: float | None = None
+    consistent: float | None = None
+    flip_rate: float | None = None
+    reasoning_alone: float | None = None
+    reasoning_alone_stderr: float | None = None
     samples: int | None = None
     error: str | None = None
     task: str = ""
@@ -70,6 +82,8 @@ class LogRow:
     created: str = ""
     has_meta: bool = False
     strict_by_subject: dict[str, float] = field(default_factory=dict)
+    data_sha256: str | None = None
+    data_name: str = ""
 
 
 def default_sources(cwd: Path | None = None) -> list[Path]:
@@ -129,6 +143,8 @@ def read_row(path: Path, run_hint: str | None = None) -> LogRow:
                  benchmark=str((spec.metadata or {}).get("benchmark") or spec.task.removeprefix(TASK_PREFIX)))
     if log.error is not None:
         row.error = _one_line(log.error.message)
+    row.data_sha256 = data_sha256_of(spec.metadata)
+    row.data_name = str((spec.metadata or {}).get("data") or "").replace("\\", "/").rsplit("/", 1)[-1]
     raw_meta = (spec.metadata or {}).get("fleming")
     if raw_meta is not None:
         try:
@@ -167,8 +183,8 @@ def _apply_meta(row: LogRow, meta: FlemingMeta, model_name: str) -> None:
 
 
 def _apply_scores(row: LogRow, scores: Sequence[Any]) -> None:
-    """Take strict / lenient accuracy with stderr and the no-answer rate from the results, and the per-subject
-    strict accuracy (Inspect's grouped metrics)."""
+    """Take every measure (``fleming.eval_rows.MEASURES``) from the results, and the per-subject strict
+    accuracy (Inspect's grouped metrics)."""
     for field, value in headline_metrics(scores).items():
         setattr(row, field, value)
     for score in scores:
@@ -213,6 +229,6 @@ def collect(sources: Sequence[Path | str] | None = None) -> pd.DataFrame:
     frame["final"] = frame["final"].astype("boolean")
     for col in ("stage_index", "step", "samples", "total_samples"):
         frame[col] = frame[col].astype("Int64")
-    for col in ("strict", "strict_stderr", "lenient", "lenient_stderr", "no_answer"):
+    for col in FIELDS:
         frame[col] = frame[col].astype("Float64")
-    return frame.sort_values(["created", "log"], kind="stable").reset_index(drop=True)
+    return mark_data(frame.sort_values(["created", "log"], kind="stable").reset_index(drop=True))

@@ -1,12 +1,16 @@
 """Read one log's samples into small views for the per-sample pages (question, options, reasoning, scores).
 
 At most `limit` samples are read from a log (Inspect's sample summaries, then one batched read); long
-texts are cut to `max_chars` with a note of how much was left out, so no page grows without bound.
+texts are cut to `max_chars` with a note of how much was left out, so no page grows without bound. When the
+answer score carries a reasoning audit (``metadata["audit"]``), the shown completion is cut into marked
+segments (``highlight.audit_view``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from fleming.leaderboard.highlight import AuditView, audit_view
 
 SCORE_KEYS = ("strict", "lenient", "no_answer")
 
@@ -36,6 +40,7 @@ class SampleView:
     source: str = ""
     error: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    audit: AuditView | None = None
 
 
 def clip(text: str, max_chars: int) -> Text:
@@ -70,12 +75,15 @@ def _options(sample: Any) -> list[tuple[str, str]]:
     return [(chr(65 + i), str(c)) for i, c in enumerate(sample.choices or [])]
 
 
-def _scores(sample: Any) -> tuple[dict[str, Any], str | None, str | None]:
-    """The fleming scorer's strict / lenient / no-answer values, its parsed answer and its lenient answer."""
+def _answer_score(sample: Any) -> Any:
+    """The fleming answer scorer's score (its value has ``strict``), else the first score, else None."""
     scores = sample.scores or {}
     chosen = next((s for s in scores.values() if isinstance(s.value, dict) and "strict" in s.value), None)
-    if chosen is None and scores:
-        chosen = next(iter(scores.values()))
+    return chosen if chosen is not None or not scores else next(iter(scores.values()))
+
+
+def _scores(chosen: Any) -> tuple[dict[str, Any], str | None, str | None]:
+    """The answer score's strict / lenient / no-answer values, its parsed answer and its lenient answer."""
     if chosen is None:
         return {}, None, None
     value = chosen.value if isinstance(chosen.value, dict) else {"score": chosen.value}
@@ -86,15 +94,18 @@ def _scores(sample: Any) -> tuple[dict[str, Any], str | None, str | None]:
 def view(sample: Any, max_chars: int) -> SampleView:
     """Build the view of one Inspect sample."""
     meta = sample.metadata or {}
-    scores, answer, lenient = _scores(sample)
+    chosen = _answer_score(sample)
+    scores, answer, lenient = _scores(chosen)
     target = sample.target if isinstance(sample.target, str) else ", ".join(sample.target)
-    completion = sample.output.completion if sample.output is not None else ""
+    completion = clip((sample.output.completion if sample.output is not None else "") or "", max_chars)
+    audit = (getattr(chosen, "metadata", None) or {}).get("audit") if chosen is not None else None
     return SampleView(
         id=str(meta.get("id", sample.id)), epoch=int(sample.epoch or 1), question=clip(_question(sample), max_chars),
         options=[(k, clip(v, max_chars // 4).shown) for k, v in _options(sample)], target=str(target),
-        answer=answer, lenient_answer=lenient, scores=scores, completion=clip(completion or "", max_chars),
+        answer=answer, lenient_answer=lenient, scores=scores, completion=completion,
         subject=str(meta.get("subject") or ""), source=str(meta.get("source") or ""),
         error=" ".join(str(sample.error.message).split()) if sample.error else None,
+        audit=audit_view(audit, completion.shown),
     )
 
 

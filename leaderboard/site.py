@@ -1,5 +1,6 @@
-"""Build the static site: index (models table, bars, stage ablations, paper reference), one page per run
-(accuracy-versus-step charts), a list of every log, and paginated per-sample pages.
+"""Build the static site: index (models table, reasoning and consistency measures, bars, stage ablations, data
+files, the paper's tables), one page per run (its ablation beside the paper's, accuracy-versus-step charts), a
+list of every log, the definitions of every column, and paginated per-sample pages.
 
 Templates render with autoescape on: model outputs, questions, labels and run names are untrusted text.
 The site is written to a temporary folder beside `out_dir` and swapped in at the end, so a failed build
@@ -19,10 +20,14 @@ from typing import Any
 
 import jinja2
 import pandas as pd
+from markupsafe import Markup, escape
 
+from fleming.data_pins import short
 from fleming.errors import DataError
-from fleming.leaderboard import charts, tables
+from fleming.eval_rows import measured
+from fleming.leaderboard import charts, measures, tables
 from fleming.leaderboard.logs import collect
+from fleming.leaderboard.pins import data_files
 from fleming.leaderboard.reference import Reference, load_reference
 from fleming.leaderboard.samples import read_samples
 
@@ -37,7 +42,15 @@ def _environment() -> jinja2.Environment:
     env.filters["pct"] = lambda v: "—" if v is None else f"{100 * v:.1f}"
     env.filters["pm"] = lambda v: "" if v is None else f"±{100 * v:.1f}"
     env.filters["signed"] = lambda v: "" if v is None else f"{100 * v:+.1f}"
+    env.filters["paper"] = lambda v, places=2, signed=False: f"{v:+.{places}f}" if signed else f"{v:.{places}f}"
+    env.filters["short"] = lambda v: short(v) if isinstance(v, str) else ""
+    env.filters["breakable"] = breakable
     return env
+
+
+def breakable(text: Any) -> Markup:
+    """Escape a name and let it wrap after each ``/`` (spaces and hyphens wrap anyway), never inside a word."""
+    return Markup(str(escape(str(text))).replace("/", "/<wbr>"))
 
 
 def _safe(text: Any, limit: int = 40) -> str:
@@ -135,6 +148,7 @@ def _write_samples(writer: _Writer, row: dict[str, Any], max_samples: int, page_
     for i, rel in enumerate(pages):
         chunk = views[i * page_size:(i + 1) * page_size]
         writer.write(rel, "samples.html", row=row, samples=chunk, index=i, pages=pages, shown=len(views),
+                     extra=measured([row]),
                      total=total, first=i * page_size + 1, max_chars=max_chars, problem=problem,
                      run_href=run_page(row["run"]) if row.get("run") else None)
 
@@ -195,17 +209,25 @@ def _render(frame: pd.DataFrame, writer: _Writer, ref: Reference | None, max_sam
     series = {s.run: s for s in tables.step_series(frame)}
     failed = [r for r in rows if r["status"] != "success"]
     runs = sorted({r["run"] for r in rows if r.get("run")})
+    notes = ref.notes() if ref else {}
+    per_stage = measures.stage_measures(frame, links)
     writer.write("index.html", "index.html", tables=matrices, metrics=tables.METRICS, bars=_bars(matrices["strict"]),
                  ablations=ablations, run_pages={r: run_page(r) for r in runs}, failed=failed, reference=ref,
-                 counts={"logs": len(rows), "success": len(rows) - len(failed), "failed": len(failed)})
+                 counts={"logs": len(rows), "success": len(rows) - len(failed), "failed": len(failed)},
+                 model_measures=measures.model_measures(frame, links), stage_measures=per_stage, notes=notes,
+                 data_files=data_files(frame))
     by_order = sorted(rows, key=lambda r: (r.get("run") is None, r.get("run") or "", _checkpoint_order(r)))
-    writer.write("logs.html", "logs.html", rows=by_order, run_pages={r: run_page(r) for r in runs})
+    writer.write("logs.html", "logs.html", rows=by_order, run_pages={r: run_page(r) for r in runs},
+                 extra=measured(rows))
+    writer.write("definitions.html", "definitions.html")
     by_run = {t.run: t for t in ablations}
     for run in runs:
         run_series = series.get(run)
         chart_list = [charts.line_chart(s, run_series.checkpoints) for s in run_series.series] if run_series else []
+        run_rows = sorted((r for r in rows if r.get("run") == run), key=_checkpoint_order)
         writer.write(run_page(run), "run.html", run=run, ablation=by_run.get(run), charts=chart_list,
                      checkpoints=run_series.checkpoints if run_series else [], stage_label=tables.stage_label,
-                     rows=sorted((r for r in rows if r.get("run") == run), key=_checkpoint_order))
+                     rows=run_rows, extra=measured(run_rows), reference=ref, notes=notes,
+                     stage_measures=per_stage.get(run))
     for row in _progress(rows, progress, "sample pages"):
         _write_samples(writer, row, max_samples, page_size, max_chars)

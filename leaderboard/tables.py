@@ -15,6 +15,9 @@ from typing import Any
 
 import pandas as pd
 
+from fleming.data_pins import short
+from fleming.leaderboard.pins import common_files
+
 METRICS = {"strict": "strict accuracy", "lenient": "lenient accuracy", "no_answer": "no-answer rate"}
 
 
@@ -27,6 +30,8 @@ class Cell:
     samples: int | None = None
     href: str | None = None
     note: str = ""
+    data: str = ""
+    data_differs: bool = False
 
 
 @dataclass
@@ -39,6 +44,7 @@ class Row:
     macro: Cell | None
     missing: list[str]
     delta: float | None = None
+    gain: float | None = None
     key: str = ""
 
 
@@ -49,6 +55,7 @@ class Matrix:
     metric: str
     benchmarks: list[str]
     rows: list[Row]
+    data: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,11 +123,17 @@ def _latest(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return df.sort_values(["created", "log"], kind="stable").groupby(keys, dropna=False, sort=False).tail(1)
 
 
-def _cell(rec: Mapping[str, Any], metric: str, links: Mapping[str, str], note: str = "") -> Cell:
+def make_cell(rec: Mapping[str, Any], metric: str, links: Mapping[str, str], note: str = "") -> Cell:
     """Build the cell of `metric` from one log row."""
     stderr_col = f"{metric}_stderr"
     return Cell(value=_opt(rec.get(metric)), stderr=_opt(rec.get(stderr_col)) if stderr_col in rec else None,
-                samples=_opt(rec.get("samples")), href=links.get(rec["log"]), note=note)
+                samples=_opt(rec.get("samples")), href=links.get(rec["log"]), note=note,
+                data=short(_opt(rec.get("data_sha256"))), data_differs=bool(_opt(rec.get("data_differs"))))
+
+
+def data_pins(df: pd.DataFrame) -> dict[str, str]:
+    """Benchmark -> the short sha256 of the data file most of its logs read."""
+    return {bench: short(sha) for bench, sha in common_files(df).items()}
 
 
 def macro(cells: list[Cell]) -> Cell | None:
@@ -160,7 +173,7 @@ def model_matrix(df: pd.DataFrame, metric: str, links: Mapping[str, str],
     rows: list[Row] = []
     for key, group in rows_df.groupby("model_key", sort=False):
         recs = records(group)
-        cells = {r["benchmark"]: _cell(r, metric, links) for r in recs}
+        cells = {r["benchmark"]: make_cell(r, metric, links) for r in recs}
         where = sorted({f"{r['run']} · {stage_label(r['stage'])}" for r in recs if r["run"] and r["stage"]})
         row = _finish_row(recs[0]["model"], ", ".join(where), cells, benchmarks)
         row.key = str(key)
@@ -170,7 +183,7 @@ def model_matrix(df: pd.DataFrame, metric: str, links: Mapping[str, str],
         rows.sort(key=lambda r: rank.get(r.key, len(rank)))
     else:
         rows.sort(key=_rank)
-    return Matrix(metric=metric, benchmarks=benchmarks, rows=rows)
+    return Matrix(metric=metric, benchmarks=benchmarks, rows=rows, data=data_pins(df))
 
 
 def _rank(row: Row) -> tuple[int, float, str]:
@@ -193,23 +206,39 @@ def stage_tables(df: pd.DataFrame, links: Mapping[str, str], metric: str = "stri
     tables = []
     for run, group in sorted(ok.groupby("run"), key=lambda kv: str(kv[0])):
         benchmarks = sorted(group["benchmark"].unique().tolist())
-        stages = group.groupby("stage")["stage_index"].min()
-        order = sorted(stages.index, key=lambda s: (_opt(stages[s]) if _opt(stages[s]) is not None else 1 << 30, s))
         rows: list[Row] = []
-        for stage in order:
+        for stage in stage_order(group):
             cells = {}
             for bench, runs_of in group[group["stage"] == stage].groupby("benchmark"):
-                rec, note = _stage_checkpoint(runs_of)
-                cells[bench] = _cell(rec, metric, links, note)
+                rec, note = stage_checkpoint(runs_of)
+                cells[bench] = make_cell(rec, metric, links, note)
             rows.append(_finish_row(stage_label(stage), stage, cells, benchmarks))
-        for before, after in zip(rows, rows[1:]):
-            if before.macro and after.macro and not before.missing and not after.missing:
-                after.delta = after.macro.value - before.macro.value  # type: ignore[operator]
-        tables.append(RunTable(run=str(run), matrix=Matrix(metric=metric, benchmarks=benchmarks, rows=rows)))
+        _deltas(rows)
+        tables.append(RunTable(run=str(run), matrix=Matrix(metric=metric, benchmarks=benchmarks, rows=rows,
+                                                           data=data_pins(df))))
     return tables
 
 
-def _stage_checkpoint(logs: pd.DataFrame) -> tuple[dict[str, Any], str]:
+def stage_order(group: pd.DataFrame) -> list[Any]:
+    """A run's stages in pipeline order (stage_index, then name)."""
+    stages = group.groupby("stage")["stage_index"].min()
+    return sorted(stages.index, key=lambda s: (_opt(stages[s]) if _opt(stages[s]) is not None else 1 << 30, s))
+
+
+def _deltas(rows: list[Row]) -> None:
+    """Set each stage's change from the stage above and, as the paper's Table 4 does, its gain over the base
+    model (both only between rows that cover every benchmark)."""
+    complete = [r.macro is not None and not r.missing for r in rows]
+    for (before, ok_before), (after, ok_after) in zip(zip(rows, complete), zip(rows[1:], complete[1:])):
+        if ok_before and ok_after:
+            after.delta = after.macro.value - before.macro.value  # type: ignore[operator, union-attr]
+    if rows and rows[0].sub == "base" and complete[0]:
+        for row, ok in zip(rows, complete):
+            if ok:
+                row.gain = row.macro.value - rows[0].macro.value  # type: ignore[operator, union-attr]
+
+
+def stage_checkpoint(logs: pd.DataFrame) -> tuple[dict[str, Any], str]:
     """Pick a stage's final checkpoint (latest log); without one, its highest step, with a note saying so."""
     final = logs[logs["final"].fillna(False).astype(bool)]
     if len(final):

@@ -6,7 +6,8 @@ task's arguments (``data_file``, ``shuffle_seed``, ``max_tokens``; ``options`` f
 ``official_test`` for pubmedqa, ``run_dir`` / ``all_items`` for kg_heldout), plus ``limit`` (the first N
 items). ``kg-heldout`` is accepted for ``kg_heldout``; without ``run_dir`` it evaluates the current run's
 held-out items. ``med9`` is the suite (``members``: the nine benchmarks in the paper's order; args ``limit``
-per member and ``missing: skip`` to evaluate only the members whose file is in the benchmark folder).
+per member, ``missing: skip`` to evaluate only the members whose file is in the benchmark folder, and
+``permutations`` for every member).
 Inspect is imported only when a task is built.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 from fleming import hookimpl
 from fleming.errors import RecipeError
-from fleming.tasks import ALIASES, BENCHMARKS, SUITES, SuiteArgs, load_task, missing_data
+from fleming.tasks import ALIASES, BENCHMARKS, SUITES, SuiteArgs, first_items, load_task, missing_data
 
 
 class InspectBenchmark:
@@ -43,11 +44,9 @@ class InspectBenchmark:
         return [] if problem is None else [problem]
 
     def _build(self, data_dir: Path | None, limit: int | None, args: dict[str, Any]) -> Any:
-        from inspect_ai import task_with
-
         task = load_task(self.name, data_dir=data_dir, **args)
         limit = min((n for n in (limit, self.limit) if n is not None), default=None)
-        return task if limit is None else task_with(task, dataset=task.dataset[:limit])
+        return task if limit is None else first_items(task, limit)
 
 
 class HeldoutBenchmark(InspectBenchmark):
@@ -69,11 +68,12 @@ class Suite:
     """A named list of benchmarks; the evaluation stage expands it into its ``members``."""
 
     def __init__(self, name: str, members: list[str], limit: int | None = None,
-                 missing: Literal["error", "skip"] = "error") -> None:
+                 missing: Literal["error", "skip"] = "error", permutations: int = 1) -> None:
         self.name = name
         self.members = list(members)
         self.limit = limit
         self.missing = missing
+        self.member_args = {"permutations": permutations} if permutations > 1 else {}
 
     def task(self, data_dir: Path | None, limit: int | None) -> Any:
         """A suite has no single task: evaluate its ``members`` instead."""

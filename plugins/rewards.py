@@ -1,4 +1,5 @@
-"""Rewards `answer` and `format`: the paper's verifiable rewards, both read with the one answer parser.
+"""Rewards `answer` and `format` (the paper's verifiable rewards, both read with the one answer parser) and
+`kg-faithfulness` (not in the paper's recipes: the KG reasoning audit as a reward).
 
 * ``answer``: 1.0 when the strict parser (``fleming.answers.extract_answer``) reads the item's answer letter
   from the completion, else 0.0.
@@ -7,6 +8,11 @@
   ends the completion; else 0.0. Trailing whitespace and end-of-sequence tokens after the tag are allowed
   (``eos_tokens``, default the common ones: ``<|im_end|>``, ``<|endoftext|>``, ``</s>``, ``<|eot_id|>``,
   ``<eos>``). The answer's correctness plays no part (``fleming.answers.well_formed``, which teachers use too).
+* ``kg-faithfulness``: for an item with KG provenance, ``fleming.audit.audit_reasoning`` on the completion:
+  its path recall (the share of the item's path entities the reasoning names, 0..1), less
+  ``contradiction_penalty`` (default 1.0) when some claim of the reasoning is contradicted by the graph; None
+  (no reward, counted as 0 in the weighted total) for an item without KG provenance. The graph is loaded once
+  per process from the source the item names. The answer's correctness plays no part: pair it with `answer`.
 
 Length never enters either reward. The recipe's ``weight`` is applied by fleming, not by the reward.
 Completions may be strings or TRL conversational lists (``[{"role": "assistant", "content": ...}]``: the
@@ -16,10 +22,13 @@ last assistant message is read). ``items[i]`` is the ``QAItem`` (or a uniform re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from fleming import QAItem, hookimpl
 from fleming.answers import EOS_TOKENS, extract_answer, well_formed
+from fleming.audit import audit_reasoning, has_kg_provenance
 from fleming.errors import StageError
 
 
@@ -88,8 +97,30 @@ class FormatReward:
                 for c, i in zip(completions, items)]
 
 
+class KgFaithfulnessReward:
+    """Path recall of the reasoning, less a penalty when it contradicts the graph; None without KG provenance."""
+
+    __name__ = "kg-faithfulness"
+
+    def __init__(self, contradiction_penalty: Annotated[float, Field(ge=0)] = 1.0) -> None:
+        self.contradiction_penalty = contradiction_penalty
+
+    def __call__(self, completions: Sequence[Any], items: Sequence[QAItem], **kwargs: Any) -> list[float | None]:
+        """Return one reward per completion."""
+        _check_lengths("kg-faithfulness", completions, items)
+        out: list[float | None] = []
+        for completion, item in zip(completions, items):
+            if not has_kg_provenance(item):
+                out.append(None)
+                continue
+            audit = audit_reasoning(completion_text(completion), item)
+            out.append(audit.path_recall - (self.contradiction_penalty if audit.contradicted else 0.0))
+        return out
+
+
 @hookimpl
 def register_rewards(register: Any) -> None:
-    """Register the `answer` and `format` rewards."""
+    """Register the `answer`, `format` and `kg-faithfulness` rewards."""
     register("answer", AnswerReward)
     register("format", FormatReward)
+    register("kg-faithfulness", KgFaithfulnessReward)

@@ -9,7 +9,8 @@ default) and ``max_tokens`` (default 1024). `BENCHMARKS` is the one table of bui
 
 For other benchmarks: ``mcq_task(items, name=...)`` builds fleming's multiple-choice task (prompt, answer
 parser, strict / lenient / no-answer scores) over any items, and ``offline_token_counts()`` lets
-``inspect eval --model mockllm/model`` run without a network. Importing this package is cheap: Inspect loads
+``inspect eval --model mockllm/model`` run without a network; ``first_items(task, n)`` keeps a task's first n
+items (with ``permutations``, all the option orders of each). Importing this package is cheap: Inspect loads
 only when a task is built.
 """
 from __future__ import annotations
@@ -26,9 +27,10 @@ from pydantic import BaseModel
 from fleming.errors import RecipeError
 from fleming.suggest import did_you_mean
 from fleming.tasks._args import HeldoutArgs, MedbulletsArgs, PubmedqaArgs, SuiteArgs, TaskArgs
+from fleming.tasks._subset import first_items
 
-__all__ = ["ALIASES", "BENCHMARKS", "SUITES", "BuiltinBenchmark", "SuiteArgs", "expand_benchmarks", "load_task",
-           "mcq_task", "missing_data", "offline_token_counts", "task_function"]
+__all__ = ["ALIASES", "BENCHMARKS", "SUITES", "BuiltinBenchmark", "SuiteArgs", "expand_benchmarks", "first_items",
+           "load_task", "mcq_task", "missing_data", "offline_token_counts", "task_function"]
 
 
 @dataclass(frozen=True)

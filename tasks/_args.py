@@ -10,13 +10,20 @@ from fleming.paths import DataPath, ExistingPath
 
 class TaskArgs(BaseModel):
     """The args every benchmark takes: ``limit`` (the first N items only, a fixed subset; the eval section's
-    ``limit`` caps every benchmark), ``data_file``, ``shuffle_seed`` and ``max_tokens``."""
+    ``limit`` caps every benchmark), ``data_file``, ``shuffle_seed`` and ``max_tokens``; and how answers are
+    scored beyond the letter: ``permutations`` (K cyclic rotations of the options), ``audit`` (the KG reasoning
+    audit; None: on where every item has KG provenance), ``reasoning_alone`` (ask ``judge``, default the
+    evaluated model, to answer from the reasoning with its conclusion cut)."""
 
     model_config = ConfigDict(extra="forbid")
     limit: PositiveInt | None = None
     data_file: ExistingPath | None = None
     shuffle_seed: int | None = None
     max_tokens: PositiveInt = 1024
+    permutations: PositiveInt = 1
+    audit: bool | None = None
+    reasoning_alone: bool = False
+    judge: str | None = None
 
 
 class PubmedqaArgs(TaskArgs):
@@ -39,9 +46,11 @@ class HeldoutArgs(TaskArgs):
 
 
 class SuiteArgs(BaseModel):
-    """A suite's args: the first ``limit`` items of each member, and what to do with a member that has no file
-    in the benchmark folder (``error``, the default, or ``skip`` it, saying so)."""
+    """A suite's args: the first ``limit`` items of each member, what to do with a member that has no file
+    in the benchmark folder (``error``, the default, or ``skip`` it, saying so), and ``permutations`` for every
+    member (an item with fewer options is asked under all of its orders)."""
 
     model_config = ConfigDict(extra="forbid")
     limit: PositiveInt | None = None
     missing: Literal["error", "skip"] = "error"
+    permutations: PositiveInt = 1

@@ -8,6 +8,8 @@ file and line, because a silently smaller test set would change every reported a
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -177,6 +179,33 @@ def load_hub(spec: BenchmarkSpec) -> list[dict[str, Any]]:
                 yield where, normalise(converted, where, f"{spec.name}-{i:05d}")
 
     return checked(rows(), origin)
+
+
+def data_sha256(origin: str | os.PathLike[str] | None) -> str | None:
+    """Return the sha256 of the data file `origin` names; None when it names no file (a hub id, items in memory).
+
+    The file is read in 1 MiB blocks and the digest is kept per (path, mtime, size), so building every task of a
+    run from one file hashes it once; a file that changes is hashed again."""
+    if origin in (None, ""):
+        return None
+    path = Path(os.path.expanduser(str(origin)))
+    try:
+        stat = path.stat()
+    except (OSError, ValueError):
+        return None
+    if not path.is_file():
+        return None
+    return _file_sha256(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    """The sha256 of the file at `path` (`mtime_ns` and `size` only key the cache)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_records(spec: BenchmarkSpec, data_dir: str | os.PathLike[str] | None = None,

@@ -20,7 +20,9 @@ SPEC = BenchmarkSpec(name="kg_heldout", file="heldout.jsonl", subject="template"
 
 @task(name=registry_name("kg_heldout"))
 def kg_heldout(run_dir: str | None = None, data_file: str | None = None, all_items: bool = False,
-               data_dir: str | None = None, shuffle_seed: int | None = None, max_tokens: int = 1024) -> Task:
+               data_dir: str | None = None, shuffle_seed: int | None = None, max_tokens: int = 1024,
+               permutations: int = 1, audit: bool | None = None, reasoning_alone: bool = False,
+               judge: str | None = None) -> Task:
     """A run's held-out synthetic items (``data_dir`` is accepted like every task's, and not used)."""
     if data_file:
         path = Path(data_file).expanduser()
@@ -40,4 +42,5 @@ def kg_heldout(run_dir: str | None = None, data_file: str | None = None, all_ite
         records = kept
     subject = SPEC.subject if any(SPEC.subject in r["meta"] for r in records) else None
     return mcq_task(records, name=SPEC.name, origin=str(path), subject_field=subject,
-                        shuffle_seed=shuffle_seed, max_tokens=max_tokens, metadata={"all_items": all_items})
+                        shuffle_seed=shuffle_seed, max_tokens=max_tokens, metadata={"all_items": all_items},
+                        permutations=permutations, audit=audit, reasoning_alone=reasoning_alone, judge=judge)

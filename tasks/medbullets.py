@@ -33,9 +33,12 @@ SPEC = SPECS[5]
 
 @task(name=registry_name("medbullets"))
 def medbullets(data_dir: str | None = None, data_file: str | None = None, shuffle_seed: int | None = None,
-               max_tokens: int = 1024, options: int = 5) -> Task:
+               max_tokens: int = 1024,
+               permutations: int = 1, audit: bool | None = None, reasoning_alone: bool = False,
+               judge: str | None = None, options: int = 5) -> Task:
     """Medbullets (308 questions), 5 options by default or 4 with ``options=4``."""
     if options not in SPECS:
         raise RecipeError(f"medbullets: options must be 4 or 5 (got {options!r})")
     return spec_task(SPECS[options], data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed,
-                    max_tokens=max_tokens)
+                    max_tokens=max_tokens,
+                    permutations=permutations, audit=audit, reasoning_alone=reasoning_alone, judge=judge)

@@ -25,6 +25,9 @@ SPEC = BenchmarkSpec(name="medmcqa", file="medmcqa_dev.jsonl", subject="subject_
 
 @task(name=registry_name("medmcqa"))
 def medmcqa(data_dir: str | None = None, data_file: str | None = None, shuffle_seed: int | None = None,
-            max_tokens: int = 1024) -> Task:
+            max_tokens: int = 1024,
+            permutations: int = 1, audit: bool | None = None, reasoning_alone: bool = False,
+            judge: str | None = None) -> Task:
     """MedMCQA validation split (4,183 questions, 4 options), per-subject accuracy."""
-    return spec_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens)
+    return spec_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens,
+                     permutations=permutations, audit=audit, reasoning_alone=reasoning_alone, judge=judge)

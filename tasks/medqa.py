@@ -23,6 +23,9 @@ SPEC = BenchmarkSpec(name="medqa", file="medqa_usmle_4opt_test.jsonl", subject="
 
 @task(name=registry_name("medqa"))
 def medqa(data_dir: str | None = None, data_file: str | None = None, shuffle_seed: int | None = None,
-          max_tokens: int = 1024) -> Task:
+          max_tokens: int = 1024,
+          permutations: int = 1, audit: bool | None = None, reasoning_alone: bool = False,
+          judge: str | None = None) -> Task:
     """MedQA USMLE 4-option test set (1,273 questions), scored on the ``<answer>`` tag."""
-    return spec_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens)
+    return spec_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens,
+                     permutations=permutations, audit=audit, reasoning_alone=reasoning_alone, judge=judge)

@@ -28,6 +28,9 @@ SPEC = BenchmarkSpec(name="medxpertqa", file="medxpertqa_text.jsonl", subject="q
 
 @task(name=registry_name("medxpertqa"))
 def medxpertqa(data_dir: str | None = None, data_file: str | None = None, shuffle_seed: int | None = None,
-               max_tokens: int = 1024) -> Task:
+               max_tokens: int = 1024,
+               permutations: int = 1, audit: bool | None = None, reasoning_alone: bool = False,
+               judge: str | None = None) -> Task:
     """MedXpertQA Text (2,450 questions, 10 options), accuracy per question type."""
-    return spec_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens)
+    return spec_task(SPEC, data_dir=data_dir, data_file=data_file, shuffle_seed=shuffle_seed, max_tokens=max_tokens,
+                     permutations=permutations, audit=audit, reasoning_alone=reasoning_alone, judge=judge)

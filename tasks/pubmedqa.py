@@ -36,7 +36,9 @@ SPEC = BenchmarkSpec(name="pubmedqa", file="pubmedqa_pqal.jsonl",
 
 @task(name=registry_name("pubmedqa"))
 def pubmedqa(data_dir: str | None = None, data_file: str | None = None, shuffle_seed: int | None = None,
-             max_tokens: int = 1024, official_test: bool = False) -> Task:
+             max_tokens: int = 1024, official_test: bool = False,
+             permutations: int = 1, audit: bool | None = None, reasoning_alone: bool = False,
+             judge: str | None = None) -> Task:
     """PubMedQA PQA-L (1,000 questions with their abstract; or the official 500-item test split)."""
     records, origin = load_records(SPEC, data_dir, data_file)
     if official_test:
@@ -44,4 +46,5 @@ def pubmedqa(data_dir: str | None = None, data_file: str | None = None, shuffle_
             raise DataError(f"pubmedqa: official_test needs meta.{OFFICIAL_TEST} in the records of {origin}")
         records = [r for r in records if r["meta"].get(OFFICIAL_TEST)]
     return mcq_task(records, name=SPEC.name, origin=origin, shuffle_seed=shuffle_seed, max_tokens=max_tokens,
-                        metadata={"official_test": official_test})
+                        metadata={"official_test": official_test},
+                        permutations=permutations, audit=audit, reasoning_alone=reasoning_alone, judge=judge)

@@ -20,9 +20,10 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = {"fleming": "fleming", "plugins": "fleming.plugins", "tasks": "fleming.tasks",
             "leaderboard": "fleming.leaderboard"}
 # what a plugin (built-in or third-party) may import from fleming: the public API listed in the README
-PUBLIC = {"fleming", "fleming.answers", "fleming.context", "fleming.engines", "fleming.errors", "fleming.formats", "fleming.io",
-          "fleming.items", "fleming.kg", "fleming.llm_calls", "fleming.prompts", "fleming.protocols",
-          "fleming.review", "fleming.sampling", "fleming.suggest", "fleming.tasks", "fleming.types"}
+PUBLIC = {"fleming", "fleming.answers", "fleming.audit", "fleming.context", "fleming.engines", "fleming.errors",
+          "fleming.formats", "fleming.io", "fleming.items", "fleming.kg", "fleming.kg_index", "fleming.llm_calls",
+          "fleming.prompts", "fleming.protocols", "fleming.review", "fleming.sampling", "fleming.suggest",
+          "fleming.tasks", "fleming.types"}
 MAX_LINES = 300
 MAX_TOP_LEVEL_PLUGINS = 12
 

@@ -1,8 +1,10 @@
 """Evaluation of models and checkpoints: `fleming eval`, and the run's eval and leaderboard stages."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,22 @@ def test_fleming_eval_reports_strict_and_lenient(tmp_path: Path, model_cache: Pa
                                      "--max-tokens", "4", "--data-dir", str(benchmarks_dir), "--log-dir", str(out)])
     assert again.exit_code == 0, again.output
     assert {p.name for p in out.iterdir()} == before
+    shas = {r["benchmark"]: r["data_sha256"] for r in summary}
+    medqa = benchmarks_dir / "medqa_usmle_4opt_test.jsonl"
+    assert shas["medqa"] == hashlib.sha256(medqa.read_bytes()).hexdigest() and "differs" not in again.output
+    # another medqa file (one item fewer) in the same log folder: said in one line, naming the earlier log
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    shutil.copy(benchmarks_dir / "pubmedqa_pqal.jsonl", changed)
+    (changed / medqa.name).write_text("".join(medqa.read_text(encoding="utf-8").splitlines(True)[:-1]),
+                                      encoding="utf-8")
+    third = CliRunner().invoke(cli, ["eval", "tiny-random", "--benchmarks", "medqa,pubmedqa", "--limit", "3",
+                                     "--max-tokens", "4", "--data-dir", str(changed), "--log-dir", str(out)])
+    assert third.exit_code == 0, third.output
+    text = " ".join(third.output.split())  # the console wraps long lines
+    assert text.count("data file differs") == 1 and "medqa: data file differs from the one log " in text
+    new = hashlib.sha256((changed / medqa.name).read_bytes()).hexdigest()
+    assert f"used (sha256 {new[:12]}… vs {shas['medqa'][:12]}…)" in text
 
 
 def test_fleming_eval_names_a_bad_benchmark_and_task_arg(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import yaml
 from fleming.components import validate_args
 from fleming.errors import RecipeError, StageError
 from fleming.kg import KnowledgeGraph
-from fleming.plugins.kg._index import KgIndex
+from fleming.kg_index import KgIndex
 from fleming.plugins.kg.synthesizer import KgSynthesizer
 from fleming.testing import fresh_registry
 from fleming.types import QAItem

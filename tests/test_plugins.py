@@ -194,7 +194,7 @@ def test_unknown_component_with_nothing_close_lists_what_is_known() -> None:
     assert "'test-trainer'" in str(err.value)
 
 
-DEFAULT_REWARDS = {"answer", "format"}  # registered by fleming's own plugins
+DEFAULT_REWARDS = {"answer", "format", "kg-faithfulness"}  # registered by fleming's own plugins
 
 
 # ---------------------------------------------------------------- broken third-party plugins

@@ -12,7 +12,7 @@ import pytest
 from fleming import QAItem, Rejected
 from fleming.components import build
 from fleming.plugin_manager import DEFAULT_PLUGINS
-from fleming.plugins.kg._index import display_name, finding_text
+from fleming.kg_index import display_name, finding_text
 from fleming.plugins.kg.path_teacher import KgPathTeacher
 from fleming.plugins.rewards import AnswerReward, FormatReward
 from fleming.recipe import Component

@@ -13,12 +13,11 @@ It reads the spec alone (entity ids, never the builder's intermediate choices) a
 * ``absent-finding``: the disease surely lacks the answer by an explicit NOT and has every distractor;
 * ``drug-mechanism``: every drug indicated for the disease has the answer mechanism and no distractor.
 
-"has" and "surely lacks" are defined in ``fleming.plugins.kg._index``.
+"has" and "surely lacks" are defined in ``fleming.kg_index``.
 """
 from __future__ import annotations
 
-from fleming.plugins.kg._bits import bits_of
-from fleming.plugins.kg._index import KgIndex
+from fleming.kg_index import KgIndex, bits_of
 from fleming.plugins.kg._sampling import Relations, Spec, effective_range
 
 

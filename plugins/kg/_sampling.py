@@ -2,18 +2,18 @@
 
 A stem's findings are drawn from one disease's annotations, weighted by frequency times information content,
 never one an ancestor of another, none at or above the generic depth. Distractor diseases ("similar") share
-as many stem findings with the answer as possible while surely lacking at least one (``kg_index``).
+as many stem findings with the answer as possible while surely lacking at least one (``fleming.kg_index``).
 """
 from __future__ import annotations
 
 import math
 import random
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleming.plugins.kg._bits import bits_of, bitset
-from fleming.plugins.kg._index import KgIndex, display_name
+from fleming.kg_index import KgIndex, bits_of, bitset, bitsets, display_name
 
 
 @dataclass
@@ -44,19 +44,64 @@ class Relations:
         if name not in self._cache:
             ix = self.ix
             if name == "modes":
-                self._cache[name] = ix.relation_sets("inheritance", minimal=True)
+                self._cache[name] = self.relation_sets("inheritance", minimal=True)
             elif name == "onsets":
-                self._cache[name] = ix.onset_classes()
+                self._cache[name] = self.onset_classes()
             elif name == "genes":
-                self._cache[name] = ix.relation_sets("associated_gene")
+                self._cache[name] = self.relation_sets("associated_gene")
             elif name == "drugs":
-                self._cache[name] = ix.indications()
+                self._cache[name] = self.indications()
             elif name == "mechanisms":
                 mech: dict[str, set[str]] = {}
                 for drug, cls, _ in ix.graph.edges("mechanism"):
                     mech.setdefault(drug, set()).add(cls)
                 self._cache[name] = {d: frozenset(v) for d, v in mech.items()}
         return self._cache[name]
+
+    def relation_sets(self, rel: str, minimal: bool = False
+                      ) -> tuple[list[frozenset[str]], dict[str, int], dict[str, int]]:
+        """Return each entity's targets of `rel` (only the most specific, if `minimal`); per target, the
+        entities whose target set is exactly that one target; and per target, the entities that have it."""
+        ix = self.ix
+        sets: list[frozenset[str]] = []
+        exact: dict[str, list[int]] = defaultdict(list)
+        having: dict[str, list[int]] = defaultdict(list)
+        for e in range(ix.size):
+            targets = {dst for _, dst, _ in ix.targets(e, rel)}
+            if minimal:
+                targets = {t for t in targets if not any(t in ix.ancestors(o) for o in targets)}
+            sets.append(frozenset(targets))
+            if len(targets) == 1:
+                exact[next(iter(targets))].append(e)
+            for t in targets:
+                having[t].append(e)
+        return sets, bitsets(exact, ix.size), bitsets(having, ix.size)
+
+    def onset_classes(self) -> tuple[list[frozenset[str]], dict[str, int]]:
+        """Return each entity's onset classes (``ONSET_CLASSES``; ``?`` for a term in none) and, per class,
+        the entities whose only class it is."""
+        ix = self.ix
+        sets: list[frozenset[str]] = []
+        exact: dict[str, list[int]] = defaultdict(list)
+        for e in range(ix.size):
+            classes = {ix.onset_class(dst) for _, dst, _ in ix.targets(e, "onset")}
+            sets.append(frozenset(classes))
+            if len(classes) == 1 and "?" not in classes:
+                exact[next(iter(classes))].append(e)
+        return sets, {c: bitset(v) for c, v in exact.items()}
+
+    def indications(self) -> tuple[list[frozenset[str]], dict[str, int]]:
+        """Return each entity's drugs (``indication`` edges into any member) and each drug's entities."""
+        ix = self.ix
+        sets: list[set[str]] = [set() for _ in range(ix.size)]
+        for drug, disease, _ in ix.graph.edges("indication"):
+            for e in ix.entities_of.get(disease, ()):
+                sets[e].add(drug)
+        by_drug: dict[str, list[int]] = defaultdict(list)
+        for e, drugs in enumerate(sets):
+            for d in sorted(drugs):
+                by_drug[d].append(e)
+        return [frozenset(s) for s in sets], bitsets(by_drug, ix.size)
 
 
 class Sampler:

@@ -27,8 +27,7 @@ import math
 import random
 from typing import Any
 
-from fleming.plugins.kg._bits import bits_of
-from fleming.plugins.kg._index import ONSET_CLASSES
+from fleming.kg_index import ONSET_CLASSES, bits_of
 from fleming.plugins.kg._sampling import Sampler, Spec, effective_range, norm
 
 MAX_MATCHING = 64  # a two-hop stem that more diseases match than this is too unspecific to check cheaply

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from fleming import QAItem, Rejected, StageContext, hookimpl
 from fleming.kg import KnowledgeGraph
-from fleming.plugins.kg._index import display_name, finding_text
+from fleming.kg_index import display_name, finding_text
 from fleming.prompts import render
 
 TWO_HOP = ("inheritance", "onset", "gene", "drug")

@@ -4,8 +4,9 @@ Each item masks one node of a sampled subgraph (templates in ``kg_templates``): 
 findings → hidden diagnosis → inheritance / gene / onset; a disease's most frequent finding; the finding
 a disease explicitly lacks; and, when a drug source is loaded, disease → hidden drug → mechanism and
 findings → hidden disease → drug. Every item is checked against the graph before it is emitted
-(``kg_checks``; "has" and "surely lacks" are defined in ``kg_index``); one that fails is not emitted and
-its reason is counted in the stage's notes (``notes["kg"]["failed"]``), as are routine sampling failures.
+(``kg_checks``; "has" and "surely lacks" are defined in ``fleming.kg_index``, which the reasoning audit
+shares); one that fails is not emitted and its reason is counted in the stage's notes
+(``notes["kg"]["failed"]``), as are routine sampling failures.
 
 Sampling favours rare diseases: a disease with ``a`` phenotype annotations is drawn with weight
 ``(1 + a) ** -rare_weight`` (0 = uniform; the default 1.0 makes a disease with 4 annotations 10 times as
@@ -39,8 +40,8 @@ from pydantic import BaseModel, Field, PositiveInt, model_validator
 from fleming import QAItem, Rejected, StageContext, hookimpl
 from fleming.errors import StageError
 from fleming.kg import KnowledgeGraph
+from fleming.kg_index import KgIndex, finding_text
 from fleming.plugins.kg._checks import check
-from fleming.plugins.kg._index import KgIndex, finding_text
 from fleming.plugins.kg._sampling import Relations, Spec
 from fleming.plugins.kg._templates import Builder
 from fleming.prompts import render

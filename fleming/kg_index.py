@@ -1,5 +1,5 @@
-"""Precomputed indices over a knowledge graph for the `kg` synthesizer: made once, then every check is a
-few big-integer bit operations.
+"""Precomputed indices over a knowledge graph, shared by the `kg` synthesizer and the reasoning audit: made
+once, then every check is a few big-integer bit operations.
 
 * **Disease entities.** Every disease node with phenotype annotations is one entity (named by it). A
   disease node without any (a ``DOID:`` term from a drug source) joins each entity it has a ``same_as``
@@ -17,16 +17,27 @@ few big-integer bit operations.
     ``t`` or an ancestor of ``t``, or (silent) no ``a`` in ``ANN(d)`` is ``t``, a descendant of ``t``, or an
     ancestor of ``t`` deeper than ``G`` (an annotation with "Seizure" leaves "Focal seizure" open; one
     with "Abnormality of the nervous system", depth 2, says nothing about it).
+
+  `has_term` and `lacks_term` answer these for one disease id and one term (`lacks_term` says which way).
+* **Other relations** (`value_status`): ``d`` *has* value ``v`` of ``inheritance``, ``onset`` or
+  ``associated_gene`` iff one of its targets (from any member of its entity) is ``v`` or a descendant of
+  ``v``; it *surely lacks* ``v`` iff it has at least one target and every target is unrelated to ``v`` (not
+  ``v``, an ancestor or a descendant; for ``onset``, also in another of the ``ONSET_CLASSES``). A gene not
+  among a disease's genes is thus lacking, as the gene template's distractors are; a disease with no
+  target of the relation neither has nor lacks anything.
 """
 from __future__ import annotations
 
 import gc
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
+from fleming._bits import bits_of, bitset, bitsets
 from fleming.kg import KnowledgeGraph
-from fleming.plugins.kg._bits import bitset
+
+__all__ = ["ONSET_CLASSES", "KgIndex", "bits_of", "bitset", "bitsets", "display_name", "finding_text",
+           "frequency_range"]
 
 # HPO onset classes that exclude each other (Pediatric onset groups three of them, so it is no class)
 ONSET_CLASSES = ("HP:0030674", "HP:0003577", "HP:0003623", "HP:0003593", "HP:0011463", "HP:0003621",
@@ -124,11 +135,6 @@ class KgIndex:
         """Return the vocabulary (``OMIM``, ``ORPHA`` ...) of an entity's representative id."""
         return self.ids[e].split(":", 1)[0]
 
-    def _targets(self, e: int, rel: str) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
-        for m in self.members[e]:
-            for dst, attrs in self.graph.out(m, rel):
-                yield m, dst, attrs
-
     # ------------------------------------------------------------ annotations
     def _build_annotations(self) -> None:
         g = self.graph
@@ -157,25 +163,13 @@ class KgIndex:
                 self.nots[e].add(dst)
                 direct_not[dst].append(e)
         self.n_ann = [len(a) for a in self.ann]
-        self.direct_ann = self._bitsets(direct_ann)
-        self.direct_not = self._bitsets(direct_not)
-        self.has = self._propagate_up(self._bitsets(direct_pos))
+        self.direct_ann = self._sets(direct_ann)
+        self.direct_not = self._sets(direct_not)
+        self.has = self._propagate_up(self._sets(direct_pos))
         self.ann_below = self._propagate_up(self.direct_ann)
 
-    def _bitsets(self, lists: dict[str, list[int]]) -> dict[str, int]:
-        """Return key -> bitset of its entity indices."""
-        import numpy as np
-
-        flags = np.zeros(-(-self.size // 8) * 8, dtype=bool)
-        out: dict[str, int] = {}
-        for key, idx in lists.items():
-            if len(idx) < 8:
-                out[key] = sum(1 << i for i in set(idx))
-                continue
-            flags[:] = False
-            flags[idx] = True
-            out[key] = int.from_bytes(np.packbits(flags, bitorder="little").tobytes(), "little")
-        return out
+    def _sets(self, lists: dict[str, list[int]]) -> dict[str, int]:
+        return bitsets(lists, self.size)
 
     def source_of(self, e: int, rel: str, dst: str) -> str:
         """Return the member of entity `e` that has the edge ``member -rel-> dst`` (the path names it)."""
@@ -217,54 +211,49 @@ class KgIndex:
         nots = self.nots[e]
         return bool(nots) and (term in nots or not nots.isdisjoint(self.ancestors(term)))
 
-    # ------------------------------------------------------------ other relations
-    def relation_sets(self, rel: str, minimal: bool = False
-                      ) -> tuple[list[frozenset[str]], dict[str, int], dict[str, int]]:
-        """Return each entity's targets of `rel` (only the most specific, if `minimal`); per target, the
-        entities whose target set is exactly that one target; and per target, the entities that have it."""
-        sets: list[frozenset[str]] = []
-        exact: dict[str, list[int]] = defaultdict(list)
-        having: dict[str, list[int]] = defaultdict(list)
-        for e in range(self.size):
-            targets = {dst for _, dst, _ in self._targets(e, rel)}
-            if minimal:
-                targets = {t for t in targets if not any(t in self.ancestors(o) for o in targets)}
-            sets.append(frozenset(targets))
-            if len(targets) == 1:
-                exact[next(iter(targets))].append(e)
-            for t in targets:
-                having[t].append(e)
-        return sets, self._bitsets(exact), self._bitsets(having)
+    # ------------------------------------------------------------ one disease, one term
+    def has_term(self, disease: str, term: str) -> bool:
+        """Return whether `disease` (any disease id) has phenotype `term`."""
+        return any(self.has.get(term, 0) >> e & 1 for e in self.entities_of.get(disease, ()))
 
-    def onset_classes(self) -> tuple[list[frozenset[str]], dict[str, int]]:
-        """Return each entity's onset classes (``ONSET_CLASSES``; ``?`` for a term in none) and, per class,
-        the entities whose only class it is."""
-        sets: list[frozenset[str]] = []
-        exact: dict[str, list[int]] = defaultdict(list)
-        for e in range(self.size):
-            classes = {self.onset_class(dst) for _, dst, _ in self._targets(e, "onset")}
-            sets.append(frozenset(classes))
-            if len(classes) == 1 and "?" not in classes:
-                exact[next(iter(classes))].append(e)
-        return sets, {c: bitset(v) for c, v in exact.items()}
+    def lacks_term(self, disease: str, term: str) -> Literal["explicit", "silent"] | None:
+        """Return how `disease` surely lacks phenotype `term`: ``explicit`` (a NOT annotation on it or an
+        ancestor), ``silent`` (its annotations leave no room for it), or None when it does not surely lack it."""
+        es = self.entities_of.get(disease)
+        if not es or not all(self.lacks(term) >> e & 1 for e in es):
+            return None
+        return "explicit" if any(self.explicit_not(e, term) for e in es) else "silent"
+
+    def targets(self, e: int, rel: str) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
+        """Yield ``(member, dst, attrs)`` for every ``rel`` edge from a member of entity `e`."""
+        for m in self.members[e]:
+            for dst, attrs in self.graph.out(m, rel):
+                yield m, dst, attrs
+
+    def values(self, disease: str, rel: str) -> frozenset[str]:
+        """Return the targets of `rel` from `disease`'s entities (``same_as``-joined members included)."""
+        es = self.entities_of.get(disease)
+        if es is None:
+            return frozenset(dst for dst, _ in self.graph.out(disease, rel))
+        return frozenset(dst for e in es for _, dst, _ in self.targets(e, rel))
+
+    def value_status(self, disease: str, rel: str, value: str) -> Literal["has", "lacks"] | None:
+        """Return whether `disease` has or surely lacks `value` of `rel` (see the module docstring), or None."""
+        got = self.values(disease, rel)
+        if any(v == value or value in self.ancestors(v) for v in got):
+            return "has"
+        if not got or any(self.related(v, value) for v in got):
+            return None
+        if rel == "onset" and self.onset_class(value) != "?" and \
+                any(self.onset_class(v) == self.onset_class(value) for v in got):
+            return None
+        return "lacks"
 
     def onset_class(self, term: str) -> str:
         """Return the onset class a term falls in, or ``?``."""
         if term in ONSET_CLASSES:
             return term
         return next((c for c in ONSET_CLASSES if c in self.ancestors(term)), "?")
-
-    def indications(self) -> tuple[list[frozenset[str]], dict[str, int]]:
-        """Return each entity's drugs (``indication`` edges into any member) and each drug's entities."""
-        sets: list[set[str]] = [set() for _ in range(self.size)]
-        for drug, disease, _ in self.graph.edges("indication"):
-            for e in self.entities_of.get(disease, ()):
-                sets[e].add(drug)
-        by_drug: dict[str, list[int]] = defaultdict(list)
-        for e, drugs in enumerate(sets):
-            for d in sorted(drugs):
-                by_drug[d].append(e)
-        return [frozenset(s) for s in sets], self._bitsets(by_drug)
 
 
 def display_name(name: str) -> str:

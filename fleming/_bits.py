@@ -1,4 +1,4 @@
-"""Sets of entities as Python ints: bit ``i`` stands for entity ``i`` (see ``_index``)."""
+"""Sets of entities as Python ints: bit ``i`` stands for entity ``i`` (see ``fleming.kg_index``)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -28,3 +28,19 @@ def bitset(indices: Iterable[int]) -> int:
             buf.extend(bytes(need - len(buf)))
         buf[i >> 3] |= 1 << (i & 7)
     return int.from_bytes(buf, "little")
+
+
+def bitsets(lists: dict[str, list[int]], size: int) -> dict[str, int]:
+    """Return key -> the bitset of its indices (all below `size`)."""
+    import numpy as np
+
+    flags = np.zeros(-(-size // 8) * 8, dtype=bool)
+    out: dict[str, int] = {}
+    for key, idx in lists.items():
+        if len(idx) < 8:
+            out[key] = sum(1 << i for i in set(idx))
+            continue
+        flags[:] = False
+        flags[idx] = True
+        out[key] = int.from_bytes(np.packbits(flags, bitorder="little").tobytes(), "little")
+    return out
