@@ -160,18 +160,26 @@ def measured(rows: Sequence[Any], measures: Sequence[Measure] = OPTIONAL) -> lis
 
 
 def print_rows(rows: Sequence[EvalRow], console: Any) -> None:
-    """Print strict and lenient accuracy (never mixed) per model × benchmark on a rich console, and every
-    optional measure that some row has."""
+    """Print strict and lenient accuracy (never mixed) per model × benchmark on a rich console, then, in a
+    table of their own, every optional measure that some row has."""
     from rich.table import Table
 
-    extra = measured(rows)
     table = Table(title="evaluation (strict = the <answer> tag; lenient = last option letter, reported apart)")
-    for col in ("model", "benchmark", "n", "strict acc", "lenient acc", "no answer", *(m.label for m in extra),
-                "status"):
+    for col in ("model", "benchmark", "n", "strict acc", "lenient acc", "no answer", "status"):
         table.add_column(col, justify="right" if col in ("n",) else "left", no_wrap=col != "model")
     for r in rows:
         table.add_row(r.label, r.benchmark, str(r.samples), _fmt(r.strict, r.strict_stderr),
                       _fmt(r.lenient, r.lenient_stderr), "—" if r.no_answer is None else f"{r.no_answer:.3f}",
-                      *(_fmt(getattr(r, m.field), getattr(r, m.stderr_field) if m.stderr_field else None)
-                        for m in extra), r.status)
+                      r.status)
     console.print(table)
+    extra = measured(rows)
+    if not extra:
+        return
+    checks = Table(title="checks of the reasoning (where measured)")
+    for col in ("model", "benchmark", *(m.label for m in extra)):
+        checks.add_column(col, no_wrap=col != "model", overflow="fold")
+    for r in rows:
+        checks.add_row(r.label, r.benchmark, *(_fmt(getattr(r, m.field),
+                                                    getattr(r, m.stderr_field) if m.stderr_field else None)
+                                               for m in extra))
+    console.print(checks)
