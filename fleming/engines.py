@@ -4,7 +4,8 @@ A recipe names one engine for the whole run (``engine: auto``, a name, or ``{nam
 its own (the eval section, a curriculum's sampling, a verifier's local model), and ``--engine NAME`` on the
 command line overrides every one of them. ``auto`` picks ``$FLEMING_ENGINE`` when set, else the first engine of
 `AUTO_ORDER` that can run here: ``vllm`` on a machine with a GPU and vLLM installed, ``openvino`` where
-OpenVINO GenAI is installed, else ``hf``. An engine says why it cannot run here through its factory's optional
+OpenVINO GenAI is installed, else ``hf``; on a machine with a visible CUDA GPU, `GPU_ORDER`: ``hf`` (which
+then runs on the GPU) before the CPU engine. An engine says why it cannot run here through its factory's optional
 ``unavailable()`` (a one-line reason, or None); engines without it are taken as always available.
 
 ``resolve(choice)`` turns a choice into a concrete engine name (and the line saying why ``auto`` fell back,
@@ -13,6 +14,7 @@ if it did); ``open_engine(choice, model)`` builds that engine with its args and 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +29,21 @@ if TYPE_CHECKING:
     from fleming.plugin_manager import Registry
     from fleming.protocols import Engine
 
-__all__ = ["AUTO", "AUTO_ORDER", "EngineChoice", "check_name", "open_engine", "resolve", "unavailable"]
+__all__ = ["AUTO", "AUTO_ORDER", "GPU_ORDER", "EngineChoice", "auto_order", "check_name", "open_engine", "resolve", "unavailable"]
 
 AUTO = "auto"
 AUTO_ORDER: tuple[str, ...] = ("vllm", "openvino", "hf")
+GPU_ORDER: tuple[str, ...] = ("vllm", "hf", "openvino")
+
+
+def auto_order() -> tuple[str, ...]:
+    """Return the order ``auto`` tries engines in: `GPU_ORDER` where a CUDA GPU is visible, else `AUTO_ORDER`
+    (torch is imported to ask only where NVIDIA's driver shows a GPU, or where it is already loaded)."""
+    if "torch" not in sys.modules and not any(Path("/proc/driver/nvidia/gpus").glob("*")):
+        return AUTO_ORDER
+    import torch
+
+    return GPU_ORDER if torch.cuda.is_available() else AUTO_ORDER
 
 
 @dataclass(frozen=True)
@@ -102,12 +115,14 @@ def resolve(choice: EngineChoice, override: str | None = None,
         return choice, None
     registry = _registry(registry)
     skipped: list[str] = []
-    for name in AUTO_ORDER:
+    order = auto_order()
+    for name in order:
         if name not in registry.by_kind["engines"]:
             continue
         why = unavailable(name, registry)
         if why is None:
-            note = f"engine auto: using {name} ({'; '.join(skipped)})" if skipped else None
+            where = " on the GPU" if order is GPU_ORDER and name == "hf" else ""
+            note = f"engine auto: using {name}{where} ({'; '.join(skipped)})" if skipped else None
             return EngineChoice(name), note
         skipped.append(f"{name}: {why}")
     raise PluginError("engine auto: no engine can run here (" + "; ".join(skipped) + ")")

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from fleming import hookimpl
 from fleming.dry_run import dry_run, print_dry_run
-from fleming.engines import EngineChoice, resolve
+from fleming.engines import AUTO_ORDER, GPU_ORDER, EngineChoice, auto_order, resolve
 from fleming.errors import PluginError, RecipeError
 from fleming.pipeline import RunContext, run_pipeline
 from fleming.pipeline.context import stage_run
@@ -170,6 +170,19 @@ def test_auto_takes_the_first_engine_that_can_run_and_says_what_it_passed_over()
     _, reg = only_engines(vllm=NO_GPU, hf="broken")
     with pytest.raises(PluginError, match=f"engine auto: no engine can run here \\(vllm: {NO_GPU}; hf: broken\\)"):
         resolve(EngineChoice(), registry=reg)
+
+
+def test_on_a_gpu_machine_auto_prefers_hf_on_the_gpu_to_the_cpu_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert auto_order() == GPU_ORDER
+    _, reg = only_engines(vllm="vllm is not installed", openvino=None, hf=None)
+    assert resolve(EngineChoice(), registry=reg) == (
+        EngineChoice("hf"), "engine auto: using hf on the GPU (vllm: vllm is not installed)")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert auto_order() == AUTO_ORDER
+    assert resolve(EngineChoice(), registry=reg)[0] == EngineChoice("openvino")
 
 
 def test_a_run_resolves_auto_once_logs_the_note_and_records_the_engine_in_every_manifest(

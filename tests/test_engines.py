@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from fleming import build_component, hookimpl
-from fleming.components import build
+from fleming.components import build, build_named
 from fleming.context import StageContext
 from fleming.errors import RecipeError, StageError
 from fleming.formats import chat_messages
 from fleming.models import resolve_model
 from fleming.plugins.curricula.hard_mining import HardMining
+from fleming.plugins.engines.hf import HfEngine
 from fleming.protocols import Engine
 from fleming.recipe import Component
 from fleming.testing import fresh_registry, make_item, perturbed, stage_ctx
@@ -87,6 +88,20 @@ def test_hf_engine_texts_equal_a_direct_hf_generate(tiny: str) -> None:
     assert engine.generate(prompts, n=2, max_tokens=8) == direct_hf(tiny, prompts, 2, 0.0, 8, 0)
     assert engine.generate(prompts, n=3, temperature=1.0, max_tokens=8, seed=5) == \
         direct_hf(tiny, prompts, 3, 1.0, 8, 5)
+
+
+def test_hf_engine_runs_on_the_cpu_without_a_gpu_and_a_gpu_asked_for_is_one_line(
+        tiny: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    engine = HfEngine(tiny)
+    engine.load(tiny)
+    assert engine._model.device.type == "cpu"
+    with pytest.raises(StageError, match="engine 'hf': device 'cuda:1' asked for, but no CUDA GPU is visible"):
+        HfEngine(device="cuda:1").load(tiny)
+    with pytest.raises(RecipeError, match="device"):
+        build_named(fresh_registry()[1], "engines", "hf", {"device": "gpu"}, "engine", Path.cwd())
 
 
 def test_hf_engine_without_a_model_says_so() -> None:
