@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,11 @@ def _item(row: dict[str, Any]) -> QAItem:
         rationale=row["rationale"],
         provenance=json.loads(row["provenance"]),
     )
+
+
+def question_key(text: str) -> str:
+    """The question text as two questions are compared: case-folded, every run of non-alphanumerics one space."""
+    return re.sub(r"[^a-z0-9]+", " ", text.casefold()).strip()
 
 
 def jsonl_text(records: Iterable[dict[str, Any]]) -> str:

@@ -1,42 +1,35 @@
-"""Mixing and splitting: the curated : synthetic ratio, difficulty quotas, and a held-out split by entity.
+"""Mixing and splitting: the curated : synthetic ratio, difficulty quotas, and the evaluation splits.
 
-The held-out split is made by *group*, not by item: the group is the item's answer entity
-(``provenance["answer_entity"]``, e.g. a diagnosis) when it has one, else the item itself. So no
-held-out diagnosis is ever a training answer, and held-out accuracy measures generalisation.
-Items left out by a ratio or quota are kept aside in ``unused.jsonl`` with the reason, never lost.
+The splits (``fleming.splits``) are made first: unseen diagnoses (``heldout``), a dev split of diagnoses of its
+own, and new questions about trained diagnoses (``known``); the ratio and quotas then apply to training alone.
+The unseen and dev splits go by *group*, not by item: the item's diagnosis, else its answer entity, else the
+item itself, so no held-out diagnosis is ever a training answer and held-out accuracy measures generalisation.
+Items left out by a ratio or quota are kept aside in ``unused.jsonl`` with the reason, never lost; so is a
+known item whose diagnosis has no training item left once the ratio and quotas have applied.
 """
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from fleming.splits import group_of, split_items, unit
 from fleming.types import QAItem, Rejected
 
 
 @dataclass
 class MixResult:
-    """The training set, the held-out set, the items left out (with reasons) and what was decided."""
+    """The training set, the held-out set, the items left out (with reasons), what was decided, and the
+    known-diagnosis and dev splits (empty unless the recipe asks for them)."""
 
     train: list[QAItem]
     heldout: list[QAItem]
     unused: list[Rejected]
     notes: dict[str, Any] = field(default_factory=dict)
-
-
-def _group(item: QAItem) -> str:
-    """The held-out unit: the item's diagnosis (for a two-hop KG item whose answer is, say, an inheritance mode,
-    the hidden disease), else its answer entity, else the item itself."""
-    entity = item.provenance.get("diagnosis") or item.provenance.get("answer_entity")
-    return f"entity:{entity}" if entity else f"item:{item.id}"
-
-
-def _unit(seed: int, key: str) -> float:
-    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    known: list[QAItem] = field(default_factory=list)
+    dev: list[QAItem] = field(default_factory=list)
 
 
 def _is_synthetic(item: QAItem) -> bool:
@@ -44,12 +37,16 @@ def _is_synthetic(item: QAItem) -> bool:
 
 
 def mix_items(items: Sequence[QAItem], mix: Any, seed: int) -> MixResult:
-    """Split `items` into train / held-out and apply the recipe's mix (None = keep everything)."""
-    heldout_fraction = mix.heldout_fraction if mix is not None else 0.0
-    train = [i for i in items if _unit(seed, _group(i)) >= heldout_fraction]
-    heldout = [i for i in items if _unit(seed, _group(i)) < heldout_fraction]
+    """Split `items` into train / held-out (unseen, known, dev) and apply the recipe's mix (None = keep
+    everything for training)."""
+    fractions = [getattr(mix, f"{name}_fraction", 0.0) if mix is not None else 0.0
+                 for name in ("heldout", "dev", "known")]
+    splits = split_items(items, *fractions, seed=seed)
+    train, heldout = splits.train, splits.unseen
     unused: list[Rejected] = []
-    notes: dict[str, Any] = {"heldout_groups": len({_group(i) for i in heldout})}
+    notes: dict[str, Any] = {"heldout_groups": len({group_of(i) for i in heldout})}
+    if splits.dev:
+        notes["dev_groups"] = len({group_of(i) for i in splits.dev})
     rng = random.Random(seed)
     if mix is not None and mix.synthetic_fraction is not None:
         synth = [i for i in train if _is_synthetic(i)]
@@ -71,8 +68,13 @@ def mix_items(items: Sequence[QAItem], mix: Any, seed: int) -> MixResult:
         unused += [Rejected("difficulty quota: no difficulty label in the quotas", i.source, i.to_record())
                    for i in unlabeled]
         notes["difficulty"] = {k: sum(1 for i in train if i.difficulty == k) for k in quotas}
-    train.sort(key=lambda i: _unit(seed + 1, i.id))
-    return MixResult(train=train, heldout=heldout, unused=unused, notes=notes)
+    trained = {group_of(i) for i in train}
+    known = [i for i in splits.known if group_of(i) in trained]
+    unused += [Rejected("known split: no training item about its diagnosis is left after the mix", i.source,
+                        i.to_record()) for i in splits.known if group_of(i) not in trained]
+    train.sort(key=lambda i: unit(seed + 1, i.id))
+    notes["splits"] = {"train": len(train), "unseen": len(heldout), "known": len(known), "dev": len(splits.dev)}
+    return MixResult(train=train, heldout=heldout, unused=unused, notes=notes, known=known, dev=splits.dev)
 
 
 def _synthetic_counts(n_synth: int, n_curated: int, f: float) -> tuple[int, int]:

@@ -5,7 +5,7 @@ Each is a small ``typing.Protocol``; a component need not inherit from it, only 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -15,6 +15,7 @@ from fleming.types import Checkpoint, QAItem, Rejected, Verdict
 if TYPE_CHECKING:
     from fleming.context import StageContext
     from fleming.kg import KnowledgeGraph
+    from fleming.rl_signals import SignalLog
 
 
 @runtime_checkable
@@ -97,12 +98,15 @@ class Selection:
     :param rollouts: completions per prompt; None keeps the stage's ``rollouts`` (``ctx.rollouts``).
     :param reason: why these items, recorded in the stage's manifest.
     :param ordered: the trainer must train on ``items`` in this order, not shuffle them.
+    :param stats: the numbers behind the choice, charted at the round's start (``fleming.rl_signals``):
+        ``mined`` (a mined hard set's size), ``sparse_threshold`` (the zero-variance share that ends the stage).
     """
 
     items: Sequence[QAItem]
     rollouts: int | None = None
     reason: str = ""
     ordered: bool = False
+    stats: Mapping[str, float] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -152,6 +156,7 @@ class TrainJob:
     announce: Callable[[Checkpoint], None] = lambda c: None
     notes: dict[str, Any] = field(default_factory=dict)
     ordered: bool = False  # True: train on `items` in the given order (the selection's `ordered`)
+    signals: SignalLog | None = None  # GRPO: record each step's signals here (`SignalLog.step`, `rewind`)
 
 
 @runtime_checkable

@@ -60,11 +60,24 @@ class Component(_Strict):
 
 
 class Mix(_Strict):
-    """How collected and synthesised items are mixed and split."""
+    """How collected and synthesised items are mixed and split (the splits: ``fleming.splits``):
+    ``heldout_fraction`` of the diagnoses held out unseen, ``dev_fraction`` of them a dev split of their own,
+    ``known_fraction`` of the trained diagnoses' KG items held out as new questions about them."""
 
     synthetic_fraction: float | None = Field(default=None, ge=0, le=1)
     heldout_fraction: float = Field(default=0.1, ge=0, lt=1)
+    dev_fraction: float = Field(default=0.0, ge=0, lt=1)
+    known_fraction: float = Field(default=0.0, ge=0, lt=1)
     difficulty_quotas: dict[Literal["easy", "moderate", "difficult"], float] | None = None
+
+    @pydantic.field_validator("dev_fraction")
+    @classmethod
+    def _diagnoses_left_to_train(cls, value: float, info: pydantic.ValidationInfo) -> float:
+        held = info.data.get("heldout_fraction")
+        if held is not None and held + value >= 1:
+            raise ValueError(f"heldout_fraction + dev_fraction must be below 1 (heldout_fraction is {held}): no "
+                             "diagnosis would be left to train on")
+        return value
 
 
 class Data(_Strict):

@@ -1,6 +1,7 @@
 """Build the static site: index (models table, reasoning and consistency measures, bars, stage ablations, data
-files, the paper's tables), one page per run (its ablation beside the paper's, accuracy-versus-step charts), a
-list of every log, the definitions of every column, and paginated per-sample pages.
+files, the paper's tables), one page per run (its ablation beside the paper's, accuracy-versus-step charts, and
+each RL stage's own signals per step when the run's folder is here), a list of every log, the definitions of
+every column, and paginated per-sample pages.
 
 Templates render with autoescape on: model outputs, questions, labels and run names are untrusted text.
 The site is written to a temporary folder beside `out_dir` and swapped in at the end, so a failed build
@@ -25,7 +26,7 @@ from markupsafe import Markup, escape
 from fleming.data_pins import short
 from fleming.errors import DataError
 from fleming.eval_rows import measured
-from fleming.leaderboard import charts, measures, tables
+from fleming.leaderboard import charts, measures, rl_curves, tables
 from fleming.leaderboard.logs import collect
 from fleming.leaderboard.pins import data_files
 from fleming.leaderboard.reference import Reference, load_reference
@@ -228,6 +229,6 @@ def _render(frame: pd.DataFrame, writer: _Writer, ref: Reference | None, max_sam
         writer.write(run_page(run), "run.html", run=run, ablation=by_run.get(run), charts=chart_list,
                      checkpoints=run_series.checkpoints if run_series else [], stage_label=tables.stage_label,
                      rows=run_rows, extra=measured(run_rows), reference=ref, notes=notes,
-                     stage_measures=per_stage.get(run))
+                     stage_measures=per_stage.get(run), rl_stages=rl_curves.run_curves(run, run_rows))
     for row in _progress(rows, progress, "sample pages"):
         _write_samples(writer, row, max_samples, page_size, max_chars)

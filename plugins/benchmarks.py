@@ -1,13 +1,14 @@
 """Benchmarks: every entry of ``fleming.tasks.BENCHMARKS`` (the nine medical benchmarks and a run's held-out
-items), their aliases, and the suites (``med9``).
+splits), their aliases, and the suites (``med9``).
 
 Each name builds the Inspect task of ``fleming.tasks`` with the same name; the recipe's ``args`` are the
 task's arguments (``data_file``, ``shuffle_seed``, ``max_tokens``; ``options`` for medbullets,
-``official_test`` for pubmedqa, ``run_dir`` / ``all_items`` for kg_heldout), plus ``limit`` (the first N
-items). ``kg-heldout`` is accepted for ``kg_heldout``; without ``run_dir`` it evaluates the current run's
-held-out items. ``med9`` is the suite (``members``: the nine benchmarks in the paper's order; args ``limit``
-per member, ``missing: skip`` to evaluate only the members whose file is in the benchmark folder, and
-``permutations`` for every member).
+``official_test`` for pubmedqa, ``run_dir`` / ``all_items`` for a run's splits, ``split`` for kg_heldout), plus
+``limit`` (the first N items). ``kg-heldout`` is accepted for ``kg_heldout``; without ``run_dir`` it evaluates
+the current run's held-out items (``kg_heldout_known`` and ``kg_dev`` its other splits; ``kg_heldout`` with
+``split: known`` is shown as ``kg_heldout_known``). ``med9`` is the suite (``members``: the nine benchmarks in
+the paper's order; args ``limit`` per member, ``missing: skip`` to evaluate only the members whose file is in
+the benchmark folder, and ``permutations`` for every member).
 Inspect is imported only when a task is built.
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any, Literal
 
 from fleming import hookimpl
 from fleming.errors import RecipeError
-from fleming.tasks import ALIASES, BENCHMARKS, SUITES, SuiteArgs, first_items, load_task, missing_data
+from fleming.tasks import (ALIASES, BENCHMARKS, HELDOUT_SPLITS, SUITES, SuiteArgs, first_items, load_task,
+                           missing_data)
 
 
 class InspectBenchmark:
@@ -50,7 +52,11 @@ class InspectBenchmark:
 
 
 class HeldoutBenchmark(InspectBenchmark):
-    """The held-out items of a run; the pipeline passes the current run's folder as `run_dir`."""
+    """The held-out items of a run; the pipeline passes the current run's folder as `run_dir`. A ``split`` arg
+    (``kg_heldout``'s) makes it the benchmark of that split, shown by that benchmark's name."""
+
+    def __init__(self, name: str, limit: int | None = None, split: str | None = None, **args: Any) -> None:
+        super().__init__(HELDOUT_SPLITS[split] if split else name, limit, **args)
 
     def task(self, data_dir: Path | None, limit: int | None, run_dir: Path | None = None) -> Any:
         """Return the task over the held-out items of `run_dir` (the recipe's ``run_dir`` arg wins)."""

@@ -26,11 +26,11 @@ from pydantic import BaseModel
 
 from fleming.errors import RecipeError
 from fleming.suggest import did_you_mean
-from fleming.tasks._args import HeldoutArgs, MedbulletsArgs, PubmedqaArgs, SuiteArgs, TaskArgs
+from fleming.tasks._args import HeldoutArgs, MedbulletsArgs, PubmedqaArgs, RunItemsArgs, SuiteArgs, TaskArgs
 from fleming.tasks._subset import first_items
 
-__all__ = ["ALIASES", "BENCHMARKS", "SUITES", "BuiltinBenchmark", "SuiteArgs", "expand_benchmarks", "first_items",
-           "load_task", "mcq_task", "missing_data", "offline_token_counts", "task_function"]
+__all__ = ["ALIASES", "BENCHMARKS", "HELDOUT_SPLITS", "SUITES", "BuiltinBenchmark", "SuiteArgs", "expand_benchmarks",
+           "first_items", "load_task", "mcq_task", "missing_data", "offline_token_counts", "task_function"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ BENCHMARKS: dict[str, BuiltinBenchmark] = {
     "pubmedqa": _builtin("pubmedqa", PubmedqaArgs),
     "medbullets": _builtin("medbullets", MedbulletsArgs),
     "kg_heldout": _builtin("kg_heldout", HeldoutArgs, reads_run=True),
+    "kg_heldout_known": BuiltinBenchmark("fleming.tasks.kg_heldout:kg_heldout_known", RunItemsArgs, True),
+    "kg_dev": BuiltinBenchmark("fleming.tasks.kg_heldout:kg_dev", RunItemsArgs, True),
 }
 """Benchmark name -> its task and recipe args: the one table of fleming's own benchmarks."""
 
@@ -67,7 +69,10 @@ SUITES: dict[str, list[str]] = {
 }
 """Suite name -> its benchmarks, in the paper's order."""
 
-ALIASES: dict[str, str] = {"kg-heldout": "kg_heldout"}
+HELDOUT_SPLITS: dict[str, str] = {"unseen": "kg_heldout", "known": "kg_heldout_known", "dev": "kg_dev"}
+"""A run's held-out split (``data.mix``) -> the benchmark that evaluates it (``kg_heldout -T split=``)."""
+
+ALIASES: dict[str, str] = {"kg-heldout": "kg_heldout", "kg-heldout-known": "kg_heldout_known", "kg-dev": "kg_dev"}
 """Other spellings accepted as input; tables and logs always show the name they stand for."""
 
 

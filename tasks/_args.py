@@ -38,11 +38,17 @@ class MedbulletsArgs(TaskArgs):
     options: Literal[4, 5] = 5
 
 
-class HeldoutArgs(TaskArgs):
-    """The held-out items: a run folder (default: the current run) and whether curated items count too."""
+class RunItemsArgs(TaskArgs):
+    """A run's held-out items: a run folder (default: the current run) and whether curated items count too."""
 
     run_dir: DataPath | None = None
     all_items: bool = False
+
+
+class HeldoutArgs(RunItemsArgs):
+    """``kg_heldout``: also which split of the run (``unseen``, the default; ``known``; ``dev``)."""
+
+    split: Literal["unseen", "known", "dev"] = "unseen"
 
 
 class SuiteArgs(BaseModel):

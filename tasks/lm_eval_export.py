@@ -23,7 +23,7 @@ import yaml
 
 from fleming.errors import RecipeError
 from fleming.prompts import environment
-from fleming.tasks import SUITES, expand_benchmarks
+from fleming.tasks import BENCHMARKS, SUITES, expand_benchmarks
 from fleming.tasks._records import data_dir_from, find_file
 
 PREFIX = "fleming_"
@@ -65,8 +65,8 @@ def task_config(name: str, data_file: Path, choices: Literal["letters", "texts"]
 
 
 def _spec(name: str) -> Any:
-    if name == "kg_heldout":
-        raise RecipeError("kg_heldout is not exported to lm-eval (its rows are chosen by meta.origin); "
+    if BENCHMARKS[name].reads_run:
+        raise RecipeError(f"{name} is not exported to lm-eval (its rows are chosen by meta.origin); "
                           "evaluate it with Inspect")
     return importlib.import_module(f"fleming.tasks.{name}").SPEC
 

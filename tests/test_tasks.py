@@ -386,7 +386,8 @@ def test_expand_benchmarks() -> None:
 
     nine = ["medxpertqa", "medqa", "medmcqa", "mmlu_pro_biology", "mmlu_pro_health", "careqa", "jmed",
             "pubmedqa", "medbullets"]
-    assert SUITES["med9"] == nine and list(BENCHMARKS) == [*nine, "kg_heldout"]
+    assert SUITES["med9"] == nine and list(BENCHMARKS) == [*nine, "kg_heldout", "kg_heldout_known",
+                                                                   "kg_dev"]
     assert expand_benchmarks("med9") == nine
     assert expand_benchmarks("medqa, kg-heldout") == ["medqa", "kg_heldout"]
     assert expand_benchmarks(["pubmedqa", "med9,kg_heldout"]) == ["pubmedqa", *[n for n in nine if n != "pubmedqa"],
@@ -476,7 +477,7 @@ def test_suite_keeps_a_fixed_subset_of_each_benchmark_found_and_says_which_are_m
     assert len(bench.task(tmp_path, None).dataset) == 2 and len(bench.task(tmp_path, 1).dataset) == 1
 
 
-@pytest.mark.parametrize("name", ["medqa", "pubmedqa", "medbullets", "kg_heldout"])
+@pytest.mark.parametrize("name", ["medqa", "pubmedqa", "medbullets", "kg_heldout", "kg_heldout_known", "kg_dev"])
 def test_recipe_args_match_the_task_arguments(name: str) -> None:
     import inspect
 

@@ -81,6 +81,21 @@ def test_the_manifests_explain_each_curriculum_decision(tiny_run: RunContext) ->
     assert sft["counts"]["sft_items"] > 0
 
 
+def test_each_rl_stage_records_its_signals_per_step_and_the_curriculums_decisions(tiny_run: RunContext) -> None:
+    from fleming.rl_signals import read_signals
+
+    for stage in ("rl-stage1", "rl-stage2"):
+        signals = read_signals(tiny_run.run_dir / stage)
+        announced = _announced(tiny_run.run_dir / stage)
+        assert signals is not None and signals.finished, stage
+        assert [r["step"] for r in signals.steps] == list(range(1, announced[-1]["step"] + 1))
+        assert all(set(r["rewards"]) == {"answer", "format"} and r["completion_length"] for r in signals.steps)
+        kinds = [e["kind"] for e in signals.events]
+        assert kinds[0] == "round_start" and kinds[-1] == "stage_end" and signals.events[-1]["reason"], stage
+    assert read_signals(tiny_run.run_dir / "rl-stage1").sparse_threshold() == 0.8  # type: ignore[union-attr]
+    assert "mined" in read_signals(tiny_run.run_dir / "rl-stage2").events[0]["stats"]  # type: ignore[union-attr]
+
+
 def test_a_third_party_reward_and_curriculum_swap_in_from_the_recipe(tmp_path: Path, model_cache: Path,
                                                                      with_acme: None) -> None:
     recipe = yaml.safe_load((REPO / "recipes" / "train-tiny.yaml").read_text(encoding="utf-8"))

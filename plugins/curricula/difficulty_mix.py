@@ -104,10 +104,11 @@ class DifficultyMix:
         self.round_log = {"round": round, "items": len(chosen), "by_difficulty": counts, "steps": 0,
                           "zero_variance_share": []}
         listing = ", ".join(f"{d} {n}" for d, n in counts.items())
-        return Selection(items=chosen, reason=f"stage-1 mix ({listing}); ends when >= "
-                                              f"{self.args.sparse_threshold:.0%} of groups have zero reward variance "
-                                              f"for {self.args.patience} steps"
-                                              + (f" or at step {self.args.max_steps}" if self.args.max_steps else ""))
+        return Selection(items=chosen, stats={**counts, "sparse_threshold": self.args.sparse_threshold},
+                         reason=f"stage-1 mix ({listing}); ends when >= "
+                                f"{self.args.sparse_threshold:.0%} of groups have zero reward variance "
+                                f"for {self.args.patience} steps"
+                                + (f" or at step {self.args.max_steps}" if self.args.max_steps else ""))
 
     def choose(self, pool: Sequence[QAItem], rng: random.Random) -> tuple[list[QAItem], dict[str, int]]:
         """Return the selected items (shuffled) and how many of each difficulty."""

@@ -129,6 +129,8 @@ class HardMining:
             return None
         hist = ", ".join(f"{k}: {v}" for k, v in info["pass_rate_histogram"].items())
         return Selection(items=chosen, rollouts=rollouts,
+                         stats={"mined": info["hard"], "solved_kept": info["solved_kept"],
+                                "evaluated": len(candidates), "pool": len(pool)},
                          reason=f"hard mining round {round}: {info['hard']} hard (pass rate <= {self.args.tau} "
                                 f"over k={self.args.k}) + {info['solved_kept']} solved of {len(candidates)} "
                                 f"evaluated; pass rates {{{hist}}}; rollouts {rollouts}")

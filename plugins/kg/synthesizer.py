@@ -10,8 +10,10 @@ shares); one that fails is not emitted and its reason is counted in the stage's 
 
 Sampling favours rare diseases: a disease with ``a`` phenotype annotations is drawn with weight
 ``(1 + a) ** -rare_weight`` (0 = uniform; the default 1.0 makes a disease with 4 annotations 10 times as
-likely as one with 49). Findings in a stem are drawn by frequency times information content, never one an
-ancestor of another, none at or above the generic depth. Templates take turns, the one with the fewest
+likely as one with 49); ``diseases`` asks about that many diseases only, drawn once with the same weights, so
+each has several items with different stems (what the mix stage's known-diagnosis split takes). Findings in a
+stem are drawn by frequency times information content, never one an ancestor of another, none at or above the
+generic depth. Templates take turns, the one with the fewest
 items first, until ``n`` items are made or every template is exhausted. Per-disease templates
 (frequent-finding, absent-finding, drug-mechanism) ask at most once per disease; no two items share a
 stem (the same template and stem entities, or the same normalised question text). The seed is the recipe's.
@@ -30,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-import re
 import time
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -40,6 +41,7 @@ from pydantic import BaseModel, Field, PositiveInt, model_validator
 from fleming import QAItem, Rejected, StageContext, hookimpl
 from fleming.errors import StageError
 from fleming.kg import KnowledgeGraph
+from fleming.items import question_key
 from fleming.kg_index import KgIndex, finding_text
 from fleming.plugins.kg._checks import check
 from fleming.plugins.kg._sampling import Relations, Spec
@@ -74,6 +76,9 @@ class KgArgs(BaseModel):
                                            "finding uncertain")
     distractor_min_annotations: int = Field(default=5, ge=0,
                                             description="a distractor disease needs this many annotations")
+    diseases: PositiveInt | None = Field(default=None,
+                                         description="ask about this many diseases only, drawn once (rare-weighted): "
+                                                     "several items, with different stems, per disease (default: all)")
 
     @model_validator(mode="after")
     def _findings_range(self) -> KgArgs:
@@ -128,6 +133,7 @@ class _Run:
         self.builder = Builder(ix, self.rel, args.options, args.min_findings, args.max_findings,
                                args.distractor_min_annotations)
         self.weights = [(1 + a) ** -args.rare_weight for a in ix.n_ann]
+        self.subset = self._subset(args.diseases, seed)
         self.names = self._applicable(args.templates)
         self.pools = {name: self._pool(name) for name in self.names}
         self.names = [n for n in self.names if self.pools[n][0]]
@@ -149,6 +155,14 @@ class _Run:
                                  "knowledge graphs has (add a source that provides them, or drop the template)")
         return list(dict.fromkeys(wanted))
 
+    def _subset(self, size: int | None, seed: int) -> set[int] | None:
+        """The diseases every item is about when `size` is set: a weighted draw without replacement."""
+        if size is None:
+            return None
+        rng = random.Random(f"{seed}:diseases")
+        ok = [e for e in range(self.ix.size) if len(self.ix.pos[e]) >= self.args.min_findings]
+        return {e for _, e in sorted((rng.random() ** (1 / self.weights[e]), e) for e in ok)[-size:]}
+
     def _pool(self, name: str) -> tuple[list[int], list[float]]:
         """Return (entities, cumulative weights) to draw from; per-disease templates get a weighted order."""
         ix, rel = self.ix, self.rel
@@ -166,6 +180,8 @@ class _Run:
                      "drug": lambda e: bool(rel.get("drugs")[0][e])}.get(name)
             if extra is not None:
                 ok = [e for e in ok if extra(e)]
+        if self.subset is not None:
+            ok = [e for e in ok if e in self.subset]
         if name in PER_DISEASE:  # weighted order without replacement (exponential keys)
             keys = sorted((-math.log(1.0 - self.rng.random()) / self.weights[e], e) for e in ok)
             return [e for _, e in keys][::-1], []
@@ -215,7 +231,7 @@ class _Run:
         if key in self.seen_keys:
             return "duplicate stem"
         item = self._render(spec)
-        norm = _normalise(item.question)
+        norm = question_key(item.question)
         if norm in self.seen_text:
             return "duplicate question text"
         problem = check(spec, self.ix, self.rel, self.args.options)
@@ -258,10 +274,6 @@ class _Run:
         return {"made": dict(self.made), "attempts": self.attempts,
                 "failed": {k: dict(sorted(v.items(), key=lambda kv: -kv[1])) for k, v in self.failed.items() if v},
                 "rarer_half_share": round(share, 4)}
-
-
-def _normalise(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.casefold()).strip()
 
 
 @hookimpl

@@ -61,6 +61,8 @@ def plan(recipe: Recipe) -> list[Stage]:
             upstream = (name,)
     if upstream and (d.mix is not None or recipe.cold_start or recipe.rl):
         mix = d.mix.model_dump() if d.mix else {}
+        for unset in [k for k in ("dev_fraction", "known_fraction") if k in mix and not mix[k]]:
+            del mix[unset]  # a split not asked for leaves the fingerprint of a run made before splits existed
         stages.append(Stage("mix", upstream, {"mix": mix, "seed": recipe.seed}, run_mix))
         upstream = ("mix",)
     model_from = "model"

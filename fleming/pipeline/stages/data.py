@@ -12,6 +12,7 @@ from fleming.context import StageContext
 from fleming.models import resolve_model
 from fleming.pipeline.context import StageRun
 from fleming.pipeline.rundir import atomic_write_json, atomic_write_text
+from fleming.splits import SPLIT_FILES
 from fleming.types import QAItem, Rejected
 
 
@@ -149,14 +150,21 @@ def run_annotate(s: StageRun) -> None:
 
 
 def run_mix(s: StageRun) -> None:
-    """Mix curated and synthetic items and split off a held-out set by answer entity."""
+    """Mix curated and synthetic items and split off the held-out splits: unseen diagnoses (``heldout``), and,
+    when the recipe asks, new questions about trained diagnoses (``heldout_known``) and a dev split (``dev``)."""
     ctx = s.ctx
     recipe = s.recipe
+    mix = recipe.data.mix
     items = upstream_items(s, s.inputs)
-    result = mix_items(items, recipe.data.mix, recipe.seed)
+    result = mix_items(items, mix, recipe.seed)
     write_items(ctx.dir, result.train, "train")
-    write_items(ctx.dir, result.heldout, "heldout")
+    write_items(ctx.dir, result.heldout, SPLIT_FILES["unseen"])
+    ctx.counts.update(train=len(result.train), heldout=len(result.heldout))
+    for split, got in (("known", result.known), ("dev", result.dev)):
+        if mix is not None and getattr(mix, f"{split}_fraction") > 0:  # asked for: written even when empty
+            write_items(ctx.dir, got, SPLIT_FILES[split])
+            ctx.counts[SPLIT_FILES[split]] = len(got)
     write_training_shapes(ctx.dir, "train", result.train)
     write_rejects(ctx.dir, result.unused, "unused")
-    ctx.counts.update(train=len(result.train), heldout=len(result.heldout), unused=len(result.unused))
+    ctx.counts["unused"] = len(result.unused)
     ctx.notes["mix"] = result.notes

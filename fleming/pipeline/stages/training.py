@@ -15,6 +15,7 @@ from fleming.pipeline.context import StageRun
 from fleming.pipeline.rundir import atomic_write_json
 from fleming.pipeline.stages.data import split_results, upstream_items
 from fleming.protocols import Reward, RewardSpec, TrainJob
+from fleming.rl_signals import SignalLog
 from fleming.types import Checkpoint
 
 
@@ -58,6 +59,7 @@ def run_rl_stage(s: StageRun) -> None:
     model_path = _start_model(ctx)
     last: Checkpoint | None = None
     decisions: list[dict[str, Any]] = ctx.notes.setdefault("curriculum", [])
+    signals = SignalLog(ctx.dir).open()  # steps.jsonl and events.jsonl (fleming.rl_signals)
     for round_ in range(1000):
         done_marker = ctx.dir / "rounds" / f"round-{round_}.json"
         if done_marker.exists():  # finished before a kill: take its checkpoint and go on
@@ -71,13 +73,17 @@ def run_rl_stage(s: StageRun) -> None:
             ended = getattr(curriculum, "end_reason", None)
             ctx.notes["ended"] = ended
             decisions.append({"round": round_, "decision": "end of stage", "reason": ended})
+            signals.event("stage_end", last.step if last else 0, round_, reason=ended)
             break
         rollouts = selection.rollouts or st.rollouts
         decision = {"round": round_, "items": len(selection.items), "rollouts": rollouts, "reason": selection.reason}
+        signals.event("round_start", last.step if last else 0, round_, items=len(selection.items), rollouts=rollouts,
+                      reason=selection.reason, stats=dict(getattr(selection, "stats", None) or {}))
         job = TrainJob(kind="grpo", model_path=model_path, items=selection.items,
                        output_dir=ctx.checkpoints_dir / f"round-{round_}", seed=ctx.seed + round_,
                        stage=ctx.stage, rewards=rewards, reward_specs=specs, curriculum=curriculum, rollouts=rollouts,
-                       max_steps=st.max_steps, announce=ctx.announce, notes=ctx.notes, ordered=selection.ordered)
+                       max_steps=st.max_steps, announce=ctx.announce, notes=ctx.notes, ordered=selection.ordered,
+                       signals=signals)
         last = trainer.train(job, ctx)
         model_path = str(last.path)
         decisions.append(decision)
@@ -85,6 +91,7 @@ def run_rl_stage(s: StageRun) -> None:
     if last is None:
         raise StageError(f"rl.stages[{index}].curriculum: '{st.curriculum.plugin}' selected nothing to train on")
     _finish_training(ctx, last)
+    signals.finish()
     ctx.counts.update(rounds=len([d for d in decisions if "items" in d]), pool=len(pool))
 
 

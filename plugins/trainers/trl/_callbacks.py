@@ -1,4 +1,5 @@
-"""TRL TrainerCallbacks for the `trl` trainer: announce checkpoints, feed the curriculum, show progress."""
+"""TRL TrainerCallbacks for the `trl` trainer: announce checkpoints, feed the curriculum, record the RL signals,
+show progress."""
 from __future__ import annotations
 
 import shutil
@@ -87,6 +88,35 @@ class CurriculumCallback(TrainerCallback):
             control.should_training_stop = True
             control.should_save = True
         return control
+
+
+class SignalsCallback(TrainerCallback):
+    """Record every logged GRPO step in the stage's signal log (``job.signals``, see ``fleming.rl_signals``):
+    TRL's ``rewards/<name>/mean`` (named by the recipe's plugin), ``reward``, ``frac_reward_zero_std``,
+    ``completions/mean_length``, ``completions/clipped_ratio`` and ``loss``, at the stage's global step."""
+
+    OPTIONAL = {"grad_norm": "grad_norm", "entropy": "entropy", "kl": "kl"}
+
+    def __init__(self, signals: Any, offset: int) -> None:
+        self.signals = signals
+        self.offset = offset
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Forget steps a killed run recorded after the checkpoint this run resumes from."""
+        self.signals.rewind(self.offset + state.global_step)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+               **kwargs: Any) -> None:
+        """Write one step's record (the end-of-training summary log is not a step)."""
+        logs = logs or {}
+        if "train_runtime" in logs or not ({"reward", "loss"} & set(logs)):
+            return
+        rewards = {k[len("rewards/"):-len("/mean")]: v for k, v in logs.items()
+                   if k.startswith("rewards/") and k.endswith("/mean")}
+        extra = {name: logs[key] for name, key in self.OPTIONAL.items() if key in logs}
+        self.signals.step(self.offset + state.global_step, rewards, logs.get("reward"),
+                          logs.get("frac_reward_zero_std"), logs.get("completions/mean_length"),
+                          logs.get("completions/clipped_ratio"), logs.get("loss"), **extra)
 
 
 class RichProgressCallback(TrainerCallback):

@@ -120,7 +120,8 @@ def build_trainer(args: TrlArgs, job: TrainJob, ctx: StageContext | None, offset
     """The TRL trainer for a job, with fleming's callbacks attached; also the announce and curriculum callbacks."""
     from datasets import Dataset
 
-    from fleming.plugins.trainers.trl._callbacks import AnnounceCallback, CurriculumCallback, RichProgressCallback
+    from fleming.plugins.trainers.trl._callbacks import (AnnounceCallback, CurriculumCallback, RichProgressCallback,
+                                                         SignalsCallback)
 
     show = bool(getattr(ctx, "show_progress", False))
     announce = AnnounceCallback(job, offset, args.lora)
@@ -133,6 +134,8 @@ def build_trainer(args: TrlArgs, job: TrainJob, ctx: StageContext | None, offset
 
         funcs, _, ledger = trl_reward_funcs(job.rewards, job.items, job.rollouts)
         curriculum_cb = CurriculumCallback(job.curriculum, ledger, offset)
+        if getattr(job, "signals", None) is not None:  # the stage's steps.jsonl (fleming.rl_signals)
+            callbacks.append(SignalsCallback(job.signals, offset))
         choice = rollout_choice(args, ctx)
         rollouts = None if choice is None else EngineRollouts(choice, Path(job.output_dir) / ".rollout-weights",
                                                               args.seed if args.seed is not None else job.seed)

@@ -6,7 +6,8 @@
   (``scale_rewards="none"``), ``num_generations`` = the stage's rollouts, KL weight ``kl`` (default 0).
   The recipe's rewards reach TRL as reward functions with their weights; after every step the
   curriculum sees the weighted rewards per rollout group and may end the round (the reason is kept in
-  the stage notes under ``stopped``).
+  the stage notes under ``stopped``). Every logged step's rewards per plugin, zero-variance share,
+  completion length, clipped ratio and loss go to the stage's ``steps.jsonl`` (``job.signals``).
 * Checkpoints are TRL's own ``<output_dir>/checkpoint-N`` HF folders (model, tokenizer, chat template);
   each is announced as it is saved, with its step counted from the start of the RL stage: a round in a
   folder ``round-K`` adds the final step of round ``K-1`` (read from that folder's ``fleming-trl.json``).
