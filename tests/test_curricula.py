@@ -89,6 +89,30 @@ def test_step_limit_and_passes(tmp_path: Path) -> None:
     assert single.end_reason == "max_rounds (1) passes done"
 
 
+def test_a_round_resumed_after_a_kill_ends_where_an_uninterrupted_one_would(tmp_path: Path) -> None:
+    varied, flat = [[0.0, 1.0]], [[1.0, 1.0]]
+
+    def resumed(killed_saw: list[Any], redone: list[Any], folder: str, **args: Any) -> list[str | None]:
+        """Observe `killed_saw` (step, groups) in one process, then in a fresh one (the curriculum rebuilt, the
+        round selected again) `redone`: the steps after the checkpoint the round resumed from."""
+        first = DifficultyMix(**args)
+        first.select(_pool(), 0, None, _ctx(tmp_path / folder))
+        for step, groups in killed_saw:
+            first.observe(step, groups)
+        second = DifficultyMix(**args)
+        second.select(_pool(), 0, None, _ctx(tmp_path / folder))
+        return [second.observe(step, groups) for step, groups in redone]
+
+    # uninterrupted: sparse at steps 2-4 ends the stage at step 4
+    straight = resumed([], [(1, varied), (2, flat), (3, flat), (4, flat)], "straight", patience=3)
+    assert straight[:3] == [None] * 3 and straight[3] is not None and "at step 4" in straight[3]
+    # killed after step 3 with the last checkpoint at step 2: step 3 is redone, and seen only once
+    assert resumed([(1, varied), (2, flat), (3, flat)], [(3, flat), (4, flat)], "redo", patience=3) == straight[2:]
+    # the step limit counts the steps before the kill
+    limit = resumed([(1, varied), (2, varied)], [(3, varied)], "limit", max_steps=3)
+    assert limit == ["step limit: 3 steps (max_steps 3)"]
+
+
 def test_zero_variance_share() -> None:
     assert zero_variance_share([[1, 1, 1], [0, 1, 0], [None, 0.0]]) == pytest.approx(2 / 3)
 

@@ -14,7 +14,8 @@ trainer finished its pass) is followed by another pass, up to ``max_rounds``.
 
 Every decision is written to the manifest: each round's ``Selection.reason`` (counts per difficulty), and
 ``notes["difficulty-mix"]`` (per round: steps, zero-variance shares, why it ended); why the stage ended goes to
-``end_reason``.
+``end_reason``. The steps observed (each with its zero-variance share) and the stop are kept in the stage folder
+(``difficulty-mix.json``) as they happen, so a round resumed after a kill ends where an uninterrupted one would.
 """
 from __future__ import annotations
 
@@ -77,9 +78,11 @@ class DifficultyMix:
         self.args = DifficultyMixArgs(**kwargs)
         self.steps = 0  # steps observed over the stage
         self.sparse_run = 0
+        self.history: list[list[float]] = []  # [round, step, zero-variance share] of every step observed
+        self.round = 0
         self.stop: str | None = None
         self.round_log: dict[str, Any] = {}
-        self.state: Path | None = None  # where a stop reason survives a killed run (the stage folder)
+        self.state: Path | None = None  # where the steps seen and a stop survive a killed run (the stage folder)
         self.end_reason: str | None = None
 
     def select(self, pool: Sequence[QAItem], round: int, last: Checkpoint | None,
@@ -87,8 +90,11 @@ class DifficultyMix:
         """Return the round's mix, or None once rewards went sparse, the step limit or max_rounds was hit."""
         notes = ctx.notes.setdefault("difficulty-mix", {"rounds": []})
         self.state = Path(ctx.dir) / STATE
-        if self.stop is None and self.state is not None and self.state.exists():  # resumed after a kill
-            self.stop = json.loads(self.state.read_text(encoding="utf-8")).get("stop")
+        if not self.history and self.state.exists():  # resumed after a kill: the steps it saw and any stop
+            saved = json.loads(self.state.read_text(encoding="utf-8"))
+            self.stop = self.stop or saved.get("stop")
+            self.history = saved.get("history", [])
+        self.round = round
         if self.round_log:
             notes["rounds"].append(self.round_log)
             self.round_log = {}
@@ -131,12 +137,19 @@ class DifficultyMix:
 
     def observe(self, step: int, group_rewards: Sequence[Sequence[float]]) -> str | None:
         """Track the share of zero-variance groups; return why the round (and stage) ends, or None."""
-        self.steps += 1
         share = zero_variance_share(group_rewards)
+        # a resumed round redoes the steps after its checkpoint: what the killed run saw of them is dropped,
+        # so the stage ends where an uninterrupted run would
+        self.history = [h for h in self.history if h[0] != self.round or h[1] < step] + [[self.round, step, share]]
+        self.steps = len(self.history)
         if self.round_log:
             self.round_log["steps"] += 1
             self.round_log["zero_variance_share"].append(round(share, 4))
-        self.sparse_run = self.sparse_run + 1 if share >= self.args.sparse_threshold else 0
+        self.sparse_run = 0
+        for *_, seen in reversed(self.history):
+            if seen < self.args.sparse_threshold:
+                break
+            self.sparse_run += 1
         if self.sparse_run >= self.args.patience:
             self.stop = (f"rewards sparse: {share:.0%} of groups had zero variance (>= "
                          f"{self.args.sparse_threshold:.0%}) for {self.sparse_run} consecutive steps at step "
@@ -145,8 +158,8 @@ class DifficultyMix:
             self.stop = f"step limit: {self.steps} steps (max_steps {self.args.max_steps})"
         if self.stop and self.round_log:
             self.round_log["ended"] = self.stop
-        if self.stop and self.state is not None:
-            atomic_write_json(self.state, {"stop": self.stop, "steps": self.steps})
+        if self.state is not None:
+            atomic_write_json(self.state, {"stop": self.stop, "steps": self.steps, "history": self.history})
         return self.stop
 
 
