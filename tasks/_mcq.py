@@ -2,9 +2,10 @@
 
 * Sample: ``input`` is ``prompts/eval_mcq.jinja`` (question, lettered options, the instruction to reason step by
   step and end with ``<answer>X</answer>``); ``target`` is the answer letter; ``id`` the record id; ``metadata``
-  ``{"id", "letters", "options", "subject", "source", "question"}``. With ``permutations`` K > 1, one sample per
-  rotation of the options (id ``<id>#r<k>`` for k > 0, ``rotation`` in the metadata), and strict gains
-  ``consistent`` and ``flip_rate`` (``fleming.tasks._permutations``).
+  ``{"id", "letters", "options", "subject", "source"}``, plus ``question`` with ``reasoning_alone`` and ``kg`` with
+  ``audit``. With ``permutations`` K > 1, one sample per rotation of the options (id ``<id>#r<k>`` for k > 0,
+  ``rotation`` in the metadata), and strict gains ``consistent`` and ``flip_rate``
+  (``fleming.tasks._permutations``).
 * Solver: the system prompt ``prompts/eval_system.jinja``, then one generation (``max_tokens``, default 1024;
   temperature is left to the caller).
 * Scorer `answer_scorer`: ``fleming.answers.extract_answer`` and nothing else. ``Score.value`` is
@@ -122,10 +123,11 @@ def shuffled_options(options: Mapping[str, str], answer: str, rng: random.Random
 
 
 def record_to_sample(record: Mapping[str, Any], source: str, subject_field: str | None = None,
-                     shuffle_seed: int | None = None, rotation: int | None = None, audit: bool = False) -> Sample:
+                     shuffle_seed: int | None = None, rotation: int | None = None,
+                     extra: Mapping[str, Any] | None = None) -> Sample:
     """Return the Inspect sample for one uniform record (options shuffled only when `shuffle_seed` is set, then
-    rotated `rotation` places; a `rotation`, 0 included, is recorded in the metadata, None leaves it out; with
-    `audit`, the record's KG provenance goes into the metadata as ``kg``)."""
+    rotated `rotation` places; a `rotation`, 0 included, is recorded in the metadata, None leaves it out; `extra`
+    joins the metadata: what an optional check reads, such as the KG provenance or the raw question)."""
     options, answer = dict(record["options"]), record["answer"]
     if shuffle_seed is not None:
         options, answer = shuffled_options(options, answer, random.Random(f"{shuffle_seed}/{record['id']}"))
@@ -138,8 +140,7 @@ def record_to_sample(record: Mapping[str, Any], source: str, subject_field: str 
         target=answer,
         metadata={"id": record["id"], "letters": list(options), "options": options,
                   "subject": None if subject is None else str(subject), "source": source,
-                  "question": record["question"], **({} if rotation is None else {"rotation": rotation}),
-                  **({"kg": provenance(record)} if audit else {})},
+                  **({} if rotation is None else {"rotation": rotation}), **(extra or {})},
     )
 
 
@@ -169,7 +170,10 @@ def mcq_task(items: Sequence[QAItem | Mapping[str, Any]], *, name: str, origin: 
     permutations = check_permutations(name, permutations)
     audit = wants_audit(name, records, audit)
     install_token_count_fallback()
-    groups = [[record_to_sample(r, name, subject_field, shuffle_seed, k, audit) for k in rotations]
+    def extra(r: Mapping[str, Any]) -> dict[str, Any]:  # only what the checks asked for reads
+        return {**({"kg": provenance(r)} if audit else {}), **({"question": r["question"]} if reasoning_alone else {})}
+
+    groups = [[record_to_sample(r, name, subject_field, shuffle_seed, k, extra(r)) for k in rotations]
               for r, rotations in zip(records, item_rotations(name, records, permutations))]
     if shuffle_seed is not None:  # items, each with its rotations together
         random.Random(shuffle_seed).shuffle(groups)
