@@ -8,6 +8,7 @@ from typing import Any
 
 from fleming.context import StageContext
 from fleming.engines import EngineChoice
+from fleming import plugin_manager
 from fleming.plugin_manager import Registry, build_registry, get_plugin_manager
 from fleming.types import QAItem
 
@@ -16,6 +17,14 @@ def fresh_registry(*plugins: Any, entry_points: bool = False) -> tuple[Any, Regi
     """Return a new (plugin manager, registry): the defaults, `plugins`, and entry points only if asked."""
     pm = get_plugin_manager(entry_points=entry_points, extra=plugins)
     return pm, build_registry(pm)
+
+
+def add_plugins(monkeypatch: Any, *plugins: Any) -> None:
+    """Add `plugins` to every registry fleming loads while `monkeypatch` (pytest's fixture) lasts: for components
+    fleming builds by name itself, such as the engine a curriculum or the evaluation opens."""
+    real = plugin_manager.load_registry
+    monkeypatch.setattr(plugin_manager, "load_registry",
+                        lambda entry_points=True, extra=(): real(entry_points, [*plugins, *extra]))
 
 
 def stage_ctx(folder: Path, stage: str = "test", engine: str | Mapping[str, Any] | EngineChoice = "hf",

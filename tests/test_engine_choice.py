@@ -25,7 +25,7 @@ from fleming.plugin_manager import build_registry, get_plugin_manager
 from fleming.plugins.curricula.hard_mining import HardMining
 from fleming.preflight import check
 from fleming.recipe import load_recipe
-from fleming.testing import fresh_registry, make_item, stage_ctx, uniform_records, write_jsonl
+from fleming.testing import add_plugins, fresh_registry, make_item, stage_ctx, uniform_records, write_jsonl
 
 NO_GPU = "no CUDA GPU is visible"
 NO_OV = "openvino-genai is not installed"
@@ -217,10 +217,7 @@ def test_engine_override_replaces_the_runs_engine_and_every_uses_own(tmp_path: P
 
 def _with_acme_engines(monkeypatch: pytest.MonkeyPatch) -> None:
     """Register the fake engines for every registry fleming loads in this test (`build_component` too)."""
-    import fleming.plugin_manager as pm
-
-    real = pm.load_registry
-    monkeypatch.setattr(pm, "load_registry", lambda entry_points=True, extra=(): real(entry_points, [ACME, *extra]))
+    add_plugins(monkeypatch, ACME)
 
 
 def test_hard_mining_samples_with_the_runs_engine_unless_told_and_records_the_concrete_one(

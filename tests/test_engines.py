@@ -19,7 +19,7 @@ from fleming.plugins.curricula.hard_mining import HardMining
 from fleming.plugins.engines.hf import HfEngine
 from fleming.protocols import Engine
 from fleming.recipe import Component
-from fleming.testing import fresh_registry, make_item, perturbed, stage_ctx
+from fleming.testing import add_plugins, fresh_registry, make_item, perturbed, stage_ctx
 from fleming.types import QAItem
 
 
@@ -151,11 +151,7 @@ class ScriptedEnginePlugin:
 
 def _with_scripted_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     """Register the scripted engine in-process, for every registry fleming loads in this test."""
-    import fleming.plugin_manager as pm
-
-    real = pm.load_registry
-    monkeypatch.setattr(pm, "load_registry", lambda entry_points=True, extra=(): real(
-        entry_points, [ScriptedEnginePlugin(), *extra]))
+    add_plugins(monkeypatch, ScriptedEnginePlugin())
 
 
 def test_hard_mining_uses_a_third_party_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from fleming.models import resolve_model
 from fleming.plugins.verifiers.label_check import LabelCheck
 from fleming.plugins.verifiers.pass_rate import PassRateAnnotator
 from fleming.tasks import mcq_task
-from fleming.testing import make_item, perturbed, stage_ctx
+from fleming.testing import add_plugins, make_item, perturbed, stage_ctx
 
 
 class CountingEngine:
@@ -68,11 +68,7 @@ class CountingPlugin:
 @pytest.fixture
 def counting(monkeypatch: pytest.MonkeyPatch) -> type[CountingEngine]:
     """Register the counting engine in-process, for every registry fleming loads in this test."""
-    import fleming.plugin_manager as pm
-
-    real = pm.load_registry
-    monkeypatch.setattr(pm, "load_registry", lambda entry_points=True, extra=(): real(
-        entry_points, [CountingPlugin(), *extra]))
+    add_plugins(monkeypatch, CountingPlugin())
     CountingEngine.calls, CountingEngine.loaded, CountingEngine.closed = [], [], []
     CountingEngine.script, CountingEngine.fail = {}, False
     return CountingEngine

@@ -22,7 +22,7 @@ from fleming.models import resolve_model
 from fleming.plugins.curricula.difficulty_mix import zero_variance_share
 from fleming.plugins.curricula.hard_mining import HardMining
 from fleming.protocols import TrainJob
-from fleming.testing import fresh_registry, make_item, perturbed, stage_ctx
+from fleming.testing import add_plugins, fresh_registry, make_item, perturbed, stage_ctx
 from fleming.types import Checkpoint, QAItem
 
 STEPS = 8
@@ -144,11 +144,7 @@ class PolicyEnginePlugin:
 @pytest.fixture
 def policy_engine(monkeypatch: pytest.MonkeyPatch) -> type[PolicyEngine]:
     """Register `acme-policy` for every registry fleming loads in this test (hard-mining builds its engine by name)."""
-    import fleming.plugin_manager as pm
-
-    real = pm.load_registry
-    monkeypatch.setattr(pm, "load_registry", lambda entry_points=True, extra=(): real(
-        entry_points, [PolicyEnginePlugin(), *extra]))
+    add_plugins(monkeypatch, PolicyEnginePlugin())
     PolicyEngine.loaded = []
     return PolicyEngine
 

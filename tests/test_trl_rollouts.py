@@ -12,7 +12,7 @@ import pytest
 from fleming import hookimpl
 from fleming.models import resolve_model
 from fleming.protocols import TrainJob
-from fleming.testing import fresh_registry, make_item
+from fleming.testing import add_plugins, fresh_registry, make_item
 from fleming.types import Checkpoint, QAItem
 
 FAST = dict(max_completion_length=6, batch_size=2, save_steps=1, learning_rate=1e-4)
@@ -70,10 +70,7 @@ def _train(tiny: str, out: Path, **args: Any) -> tuple[Checkpoint, TrainJob]:
 def test_rollouts_sample_through_the_engine_with_a_weight_sync_per_step(tiny: str, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     CountingEngine.log = []
-    import fleming.plugin_manager as pm
-
-    real = pm.load_registry
-    monkeypatch.setattr(pm, "load_registry", lambda entry_points=True, extra=(): real(entry_points, [Engines(), *extra]))
+    add_plugins(monkeypatch, Engines())
     ckpt, job = _train(tiny, tmp_path / "round-0", rollout_engine="counting")
     loads = [x for kind, x in CountingEngine.log if kind == "load"]
     calls = [x for kind, x in CountingEngine.log if kind == "generate"]
