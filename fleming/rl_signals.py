@@ -18,7 +18,8 @@ Two JSON-lines files in the stage's folder (``rl-<name>/``):
   GRPO nothing: the paper's reward-sparsity signal);
 * ``completion_length``: mean completion length in tokens; ``clipped_ratio``: the share of completions cut
   off at the trainer's longest completion;
-* ``loss``; optional ``grad_norm``, ``entropy``, ``kl``. A value the trainer did not log is null.
+* ``loss``; optional ``grad_norm``, ``entropy``, ``kl``, and ``seconds`` (the step's wall time). A value the
+  trainer did not log is null.
 
 ``events.jsonl``: the curriculum's decisions, one line each, ``step`` being the global step they follow
 (0: before the first step)::

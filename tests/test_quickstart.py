@@ -42,7 +42,8 @@ def _shrunk(quickstart: dict[str, Any]) -> dict[str, Any]:
     """The quickstart with its stages, plugins and plugin args kept, on tiny-random and a handful of items."""
     q = copy.deepcopy(quickstart)
     q["model"] = "tiny-random"
-    q["data"]["synthesize"][0]["args"]["n"] = 24
+    q["data"]["synthesize"][0]["args"].update(n=24, diseases=8)  # several questions a disease: a known split
+    q["eval"].pop("engine", None)  # the suite's reference engine
     q["data"]["annotate"][0]["args"].update(max_tokens=4)
     q["cold_start"]["trainer"]["args"].update(max_steps=1, train_layers=1)
     q["rl"]["trainer"]["args"].update(max_completion_length=8, train_layers=1)
@@ -52,7 +53,7 @@ def _shrunk(quickstart: dict[str, Any]) -> dict[str, Any]:
     q["rl"]["stages"][0]["curriculum"]["args"].update(max_steps=1, difficulties=["easy", "moderate", "difficult"])
     q["rl"]["stages"][1]["curriculum"]["args"].update(pool_limit=4, max_tokens=8)
     q["eval"].update(max_tokens=8)
-    q["eval"]["benchmarks"][1]["args"]["limit"] = 1
+    next(b for b in q["eval"]["benchmarks"] if b["plugin"] == "med9")["args"]["limit"] = 1
     return q
 
 
@@ -73,8 +74,10 @@ def test_the_quickstart_recipe_runs_every_stage_and_prints_where_the_leaderboard
     stages = {r["tag"]["stage"] for r in rows}
     assert stages == {"base", "cold_start", "rl-stage1", "rl-stage2"}
     present = {n for n in SUITES["med9"] if missing_data(n, benchmarks_dir) is None}
-    assert {r["benchmark"] for r in rows} == {"kg_heldout", *present}
-    assert len(rows) == 4 * (1 + len(present)) and all(r["status"] == "success" for r in rows)
+    assert {r["benchmark"] for r in rows} == {"kg_heldout", "kg_heldout_known", *present}
+    assert len(rows) == 4 * (2 + len(present)) and all(r["status"] == "success" for r in rows)
+    for split in ("heldout", "heldout_known", "dev"):
+        assert (run_dir / "mix" / f"{split}.jsonl").read_text().strip(), split
     if len(present) < 9:
         assert f"skipping {9 - len(present)} of 9 benchmark(s)" in got.stderr
     annotated = [json.loads(line) for line in (run_dir / "annotate" / "items.jsonl").read_text().splitlines()]

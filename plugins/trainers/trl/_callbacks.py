@@ -3,6 +3,7 @@ show progress."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,13 +94,25 @@ class CurriculumCallback(TrainerCallback):
 class SignalsCallback(TrainerCallback):
     """Record every logged GRPO step in the stage's signal log (``job.signals``, see ``fleming.rl_signals``):
     TRL's ``rewards/<name>/mean`` (named by the recipe's plugin), ``reward``, ``frac_reward_zero_std``,
-    ``completions/mean_length``, ``completions/clipped_ratio`` and ``loss``, at the stage's global step."""
+    ``completions/mean_length``, ``completions/clipped_ratio`` and ``loss``, at the stage's global step, with
+    the step's wall time in seconds (rollouts, rewards and the optimizer step together)."""
 
     OPTIONAL = {"grad_norm": "grad_norm", "entropy": "entropy", "kl": "kl"}
 
     def __init__(self, signals: Any, offset: int) -> None:
         self.signals = signals
         self.offset = offset
+        self.started: float | None = None
+        self.seconds: float | None = None
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Start the step's clock."""
+        self.started = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Stop it (the step's log comes after its end)."""
+        if self.started is not None:
+            self.seconds, self.started = time.perf_counter() - self.started, None
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         """Forget steps a killed run recorded after the checkpoint this run resumes from."""
@@ -114,6 +127,8 @@ class SignalsCallback(TrainerCallback):
         rewards = {k[len("rewards/"):-len("/mean")]: v for k, v in logs.items()
                    if k.startswith("rewards/") and k.endswith("/mean")}
         extra = {name: logs[key] for name, key in self.OPTIONAL.items() if key in logs}
+        if self.seconds is not None:
+            extra["seconds"], self.seconds = self.seconds, None
         self.signals.step(self.offset + state.global_step, rewards, logs.get("reward"),
                           logs.get("frac_reward_zero_std"), logs.get("completions/mean_length"),
                           logs.get("completions/clipped_ratio"), logs.get("loss"), **extra)

@@ -25,10 +25,14 @@ class TrlArgs(BaseModel):
     temperature: PositiveFloat = Field(default=1.0, description="GRPO sampling temperature")
     rollout_engine: str | dict[str, Any] | None = Field(
         default=None, description="GRPO: the engine that samples rollouts (a name or {name, args}, auto: the "
-                                  "run's); default TRL's own generate, with no weight sync")
+                                  "run's); default the policy itself (TRL's generate), with no weight sync")
     steps_per_generation: PositiveInt | None = Field(
         default=None, description="GRPO: optimizer steps per generation batch (TRL's; default grad_accumulation): "
                                   "more steps per engine weight sync")
+    share_prompts: bool = Field(
+        default=True, description="GRPO: compute each prompt once per group of rollouts, when sampling with TRL's "
+                                  "generate (no rollout_engine) and in the loss (same numbers, a fraction of the "
+                                  "work); false: TRL's own code")
     kl: float = Field(default=0.0, ge=0, description="GRPO KL weight (TRL beta); 0 loads no reference model")
     loss_type: str | None = Field(default=None, description="GRPO loss aggregation (TRL loss_type; default TRL's)")
     lora: bool = Field(default=False, description="train a LoRA adapter instead of all weights")

@@ -16,6 +16,7 @@ from fleming.plugins.trainers.trl._checkpoints import mark_saved, prepare_resume
 from fleming.plugins.trainers.trl._config import TrlArgs
 from fleming.plugins.trainers.trl._rewards import trl_reward_funcs
 from fleming.plugins.trainers.trl._rollouts import EngineRollouts
+from fleming.plugins.trainers.trl._shared_prompts import PolicyRollouts, shared_prompt_trainer
 from fleming.protocols import TrainJob
 from fleming.sampling import engine_for
 
@@ -139,11 +140,13 @@ def build_trainer(args: TrlArgs, job: TrainJob, ctx: StageContext | None, offset
         choice = rollout_choice(args, ctx)
         rollouts = None if choice is None else EngineRollouts(choice, Path(job.output_dir) / ".rollout-weights",
                                                               args.seed if args.seed is not None else job.seed)
+        sample = rollouts if rollouts is not None else PolicyRollouts() if args.share_prompts else None
+        cls = shared_prompt_trainer(GRPOTrainer) if args.share_prompts else GRPOTrainer
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*'rollout_func', which is an experimental feature")
-            trainer = GRPOTrainer(model=policy(args, job), reward_funcs=funcs, args=grpo_config(args, job, show),
-                                  train_dataset=Dataset.from_list(grpo_rows(job)), peft_config=_peft_config(args),
-                                  callbacks=[curriculum_cb, *callbacks], rollout_func=rollouts)
+            trainer = cls(model=policy(args, job), reward_funcs=funcs, args=grpo_config(args, job, show),
+                          train_dataset=Dataset.from_list(grpo_rows(job)), peft_config=_peft_config(args),
+                          callbacks=[curriculum_cb, *callbacks], rollout_func=sample)
         trainer.fleming_rollouts = rollouts
     else:
         from trl import SFTTrainer
@@ -216,7 +219,10 @@ def run_job(args: TrlArgs, job: TrainJob, ctx: StageContext | None, offset: int)
     if job.kind == "grpo":
         record["rollouts"] = job.rollouts
         record["rollout_engine"] = (rollouts.stats() if rollouts is not None
-                                    else {"engine": {"name": "hf", "args": {}}, "note": "TRL's own generate"})
+                                    else {"engine": {"name": "hf", "args": {}},
+                                          "note": "the policy itself, each prompt computed once per group"
+                                          if args.share_prompts else "TRL's own generate"})
+        record["share_prompts"] = args.share_prompts
     if curriculum_cb is not None and curriculum_cb.reason:
         record["stopped"] = {"step": curriculum_cb.stopped_at, "reason": curriculum_cb.reason}
         job.notes.setdefault("stopped", []).append(record["stopped"])
