@@ -152,3 +152,24 @@ def test_a_run_with_one_stage_says_so(tmp_path: Path, capsys: pytest.CaptureFixt
     got = gain.main(tmp_path)
     assert got["splits"]["kg_heldout"]["differences"] == []
     assert "no kg_heldout logs for both the base model and a trained stage" in capsys.readouterr().out
+
+
+def test_rl_charts_writes_one_standalone_svg_per_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import xml.etree.ElementTree as ET
+
+    charts = _load("rl_charts")
+    run = tmp_path / "quickstart"
+    _write_steps(run / "rl-stage1", [0.0, 0.5, 0.25, 0.25, 0.5, 0.5, 1.0, 0.5])
+    monkeypatch.setattr(sys, "argv", ["rl_charts.py", str(run), "--out", str(tmp_path / "docs")])
+    charts.main()
+    svg = tmp_path / "docs" / "quickstart-rl-stage1.svg"
+    root = ET.parse(svg).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == f"{ns}svg" and len(root.findall(f"{ns}svg")) == 4  # the run page's four charts
+    style = root.find(f"{ns}style").text
+    assert "--accent" in style and "svg .series" in style  # the site's colours travel with the file
+    assert "8 GRPO steps" in svg.read_text(encoding="utf-8")
+    (run / "rl-stage1" / "steps.jsonl").unlink()
+    with pytest.raises(SystemExit, match="no RL stage recorded signals"):
+        charts.main()
