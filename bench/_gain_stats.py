@@ -98,6 +98,9 @@ def quarter_means(values: Sequence[float | None]) -> dict[str, Any]:
         return {"steps": len(kept), "too_few": True}
     q = len(kept) // 4
     (first, se1), (last, se2) = mean_se(kept[:q]), mean_se(kept[-q:])
+    if q < 2:  # one step a quarter: no spread to take an SE from
+        return {"steps": len(kept), "quarter": q, "first": first, "first_se": None, "last": last,
+                "last_se": None, "diff": last - first, "se": None}
     return {"steps": len(kept), "quarter": q, "first": first, "first_se": se1, "last": last, "last_se": se2,
             "diff": last - first, "se": math.hypot(se1, se2)}
 
@@ -115,5 +118,8 @@ def fmt_curve(q: Mapping[str, Any]) -> str:
     """One line for `quarter_means`: first and last quarter means, and the change in SE units."""
     if q.get("too_few"):
         return f"too few steps ({q['steps']}, under {MIN_STEPS}) for quarters"
+    if q["se"] is None:
+        return (f"first step {q['first']:.3f}, last step {q['last']:.3f}: {q['diff']:+.3f} "
+                f"(one step a quarter: no SE)")
     return (f"first {q['quarter']} steps {q['first']:.3f} ± {q['first_se']:.3f}, last {q['quarter']} "
             f"{q['last']:.3f} ± {q['last_se']:.3f}: {fmt_diff(q)}")

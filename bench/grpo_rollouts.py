@@ -1,5 +1,7 @@
 """GRPO rollouts by engine: the same GRPO steps through the `trl` trainer with rollouts from TRL's own HF
-generate (fp32, the reference) and from each engine named, weight syncs included.
+generate and loss (fp32, ``share_prompts: false``, the reference) and from each engine named, weight syncs
+included. Two names are not engines: ``shared`` is the trainer's default (each prompt computed once per group
+of rollouts, when sampling from the policy and in the loss) and ``shared-bf16`` the same with ``bf16: true``.
 
 Every run is one round of `--steps` steps on the same model, items (posed with the evaluation's prompt),
 reward (fleming's `answer`) and settings (the quickstart's RL trainer args by default), in this one process,
@@ -11,6 +13,7 @@ the fast CPU engine is >= 2).
     python bench/grpo_rollouts.py [--model smollm2-135m-instruct] [--engines 'openvino;hf:{...}'] [--steps 4]
                                   [--prompts 2] [--rollouts 4] [--max-completion-length 56]
                                   [--steps-per-generation N] [--json OUT]
+    python bench/grpo_rollouts.py --engines 'shared;shared-bf16' --prompts 8 --rollouts 8 --train-layers 4 --steps 2
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from typing import Any
 from fleming.models import resolve_model
 from fleming.testing import make_item
 
+SHARED = ("shared", "shared-bf16")
+
 
 def run(model: str, engine: str | dict[str, Any] | None, a: argparse.Namespace, out: Path) -> dict[str, Any]:
     """One GRPO round; returns seconds per step and the rollout record."""
@@ -36,7 +41,11 @@ def run(model: str, engine: str | dict[str, Any] | None, a: argparse.Namespace, 
                    rollouts=a.rollouts, max_steps=a.steps, announce=lambda c: None, notes={},
                    rewards=[(AnswerReward(), 1.0)])
     args: dict[str, Any] = dict(learning_rate=2e-5, batch_size=a.prompts, max_completion_length=a.max_completion_length,
-                                train_layers=a.train_layers, save_steps=1000, rollout_engine=engine or "hf")
+                                train_layers=a.train_layers, save_steps=1000, share_prompts=False)
+    if engine in SHARED:
+        args.update(share_prompts=True, bf16=engine == "shared-bf16")
+    elif engine is not None:
+        args["rollout_engine"] = engine
     if a.steps_per_generation:
         args["steps_per_generation"] = a.steps_per_generation
     t0 = time.perf_counter()

@@ -173,3 +173,9 @@ def test_rl_charts_writes_one_standalone_svg_per_stage(tmp_path: Path, monkeypat
     (run / "rl-stage1" / "steps.jsonl").unlink()
     with pytest.raises(SystemExit, match="no RL stage recorded signals"):
         charts.main()
+
+
+def test_one_step_a_quarter_gives_no_standard_error() -> None:
+    got = stats.quarter_means([0.2, 0.4, 0.6, 0.9])
+    assert got["diff"] == pytest.approx(0.7) and got["se"] is None
+    assert stats.fmt_curve(got) == "first step 0.200, last step 0.900: +0.700 (one step a quarter: no SE)"
