@@ -68,12 +68,12 @@ def _padded_batch(tok: Any, counts: list[int], completion_len: int, seed: int = 
     return input_ids, torch.cat([torch.tensor(masks), completion_mask], 1)
 
 
-def test_prompt_runs_finds_consecutive_runs_of_one_prompt() -> None:
-    ids = torch.tensor([[1, 2], [1, 2], [3, 4], [1, 2]])
-    mask = torch.ones_like(ids)
+def test_prompt_runs_groups_one_prompt_wherever_its_rows_are() -> None:
+    ids = torch.tensor([[1, 2], [3, 4], [1, 2], [0, 2], [1, 2]])
+    mask = torch.tensor([[1, 1], [1, 1], [1, 1], [0, 1], [1, 1]])  # [0, 2] is [2] left-padded: its own prompt
     firsts, rows = prompt_runs(ids, mask)
-    assert firsts.tolist() == [0, 2, 3]
-    assert rows.tolist() == [0, 0, 1, 2]
+    assert len(firsts) == 3 and sorted(firsts.tolist()) == [0, 1, 3]
+    assert [firsts[r].item() for r in rows.tolist()] == [0, 1, 0, 3, 0]
 
 
 def test_log_probabilities_and_gradients_equal_trls_own(policy: Any) -> None:
@@ -81,7 +81,10 @@ def test_log_probabilities_and_gradients_equal_trls_own(policy: Any) -> None:
 
     model, tok = policy
     input_ids, mask = _padded_batch(tok, counts=[3, 4], completion_len=9)
+    shuffle = torch.tensor([4, 0, 6, 2, 5, 1, 3])  # TRL shuffles the batch before its loss
+    input_ids, mask = input_ids[shuffle], mask[shuffle]
     keep = 9
+    assert len(prompt_runs(input_ids[:, :-keep], mask[:, :-keep])[0]) == 2  # each prompt computed once
     fake = SimpleNamespace(accelerator=SimpleNamespace(autocast=nullcontext, is_main_process=True))
     twin = copy.deepcopy(model)
     theirs, their_ent, _ = GRPOTrainer._get_per_token_logps_and_entropies(fake, twin, input_ids, mask, keep,

@@ -14,7 +14,8 @@ Here a prompt's keys and values are computed once per group and the cache is rep
 
 Positions and masks are the ones TRL's own code uses (``generate``: from the attention mask; the loss: row
 positions), so greedy samples equal HF ``generate``'s and log-probabilities equal TRL's up to float rounding
-(``tests/test_shared_prompts.py``). Rows that are not runs of one prompt still work: a run of one is a group.
+(``tests/test_shared_prompts.py``). Rows of one prompt are found wherever they are in the batch; a prompt
+asked once is a group of one.
 """
 from __future__ import annotations
 
@@ -25,12 +26,15 @@ from fleming.plugins.trainers.trl._rollouts import _prompt_ids, _runs
 
 
 def prompt_runs(prompt_ids: Any, prompt_mask: Any) -> tuple[Any, Any]:
-    """For rows of left-padded prompts: the first row of each run of identical prompts, and every row's run."""
+    """For rows of left-padded prompts: one row of each distinct prompt, and every row's index among those.
+    Rows of one prompt need not sit together (TRL shuffles a generation batch before the loss sees it)."""
     import torch
 
-    same = (prompt_ids[1:] == prompt_ids[:-1]).all(-1) & (prompt_mask[1:] == prompt_mask[:-1]).all(-1)
-    starts = torch.cat([torch.ones(1, dtype=torch.bool, device=prompt_ids.device), ~same])
-    return starts.nonzero().squeeze(-1), starts.long().cumsum(0) - 1
+    key = torch.cat([prompt_ids, prompt_mask], 1)
+    distinct, rows = torch.unique(key, dim=0, return_inverse=True)
+    order = torch.arange(key.size(0), device=key.device)
+    firsts = torch.full((distinct.size(0),), key.size(0), dtype=torch.long, device=key.device)
+    return firsts.scatter_reduce(0, rows, order, reduce="amin"), rows
 
 
 def shared_prompt_logps(model: Any, input_ids: Any, attention_mask: Any, logits_to_keep: int,
@@ -153,7 +157,9 @@ def _sampling_copy(model: Any, trainer: Any) -> Any:
     import copy
 
     twin = copy.deepcopy(model).to(torch.bfloat16)
-    twin.__dict__.pop("forward", None)  # TRL's fused-head forward would call the original model's own
+    for module in (twin, twin.get_base_model() if hasattr(twin, "get_base_model") else None):
+        if module is not None:  # TRL's fused-head forward (on a PEFT model, on its base) calls the original's
+            module.__dict__.pop("forward", None)
     return twin
 
 
