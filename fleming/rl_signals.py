@@ -41,13 +41,13 @@ round's start replaces the events from that round on, so nothing is recorded twi
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fleming.eval_rows import finite_number as _number  # a finite float, or None (JSON has no NaN)
 from fleming.io import atomic_write_text, redact
 
 __all__ = ["EVENTS", "STEPS", "SignalLog", "Signals", "partial_path", "read_signals", "stage_signals"]
@@ -60,15 +60,6 @@ EVENT_KINDS = ("round_start", "stage_end")
 def partial_path(path: Path) -> Path:
     """The hidden name a signals file has while its stage is still running."""
     return path.with_name(f".{path.name}.part")
-
-
-def _number(value: Any) -> float | None:
-    """A finite float, or None (JSON has no NaN)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _read(path: Path) -> list[dict[str, Any]]:

@@ -114,9 +114,6 @@ class PolicyRollouts:
     """TRL ``rollout_func``: sample each prompt's rollouts from the live policy, the prompt computed once, and a
     rollout dropped from the batch as soon as it ends (HF ``generate`` computes every row to the longest)."""
 
-    def __init__(self) -> None:
-        self.calls = 0
-
     def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, Any]:
         import torch
         from trl.models import unwrap_model_for_generation
@@ -142,7 +139,6 @@ class PolicyRollouts:
             cache.reorder_cache(rows)
             completions = _sample(model, cache, prompt[rows], mask[rows], positions[rows, -1:], config,
                                   torch.tensor(eos, device=device))
-        self.calls += 1
         return {"prompt_ids": [ids[r] for r in rows.tolist()], "completion_ids": completions, "logprobs": None}
 
 
